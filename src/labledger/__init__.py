@@ -1,0 +1,108 @@
+"""labledger: experiment tracking for machine learning.
+
+>>> import labledger as ll
+>>> with ll.start_run("digits-svm", hypothesis="RBF beats linear") as run:  # doctest: +SKIP
+...     run.log_params({"C": 1.0, "kernel": "rbf"})
+...     run.log_metrics({"train/loss": 0.3, "val/acc": 0.9}, step=0, epoch=0)
+>>> ll.runs("digits-svm")  # doctest: +SKIP
+
+Importing labledger is light: pandas, NumPy and ML frameworks load only when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from labledger import errors, plugins
+from labledger.plugins import hookimpl
+from labledger.query import ArtifactView, RunView, experiments, get_run, runs
+from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch
+from labledger.run import NoActiveRunError, Run, active_run, start_run
+from labledger.store import Store, open_store
+from labledger.store.schema import ARTIFACT_KINDS, RUN_STATUSES
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "RUN_STATUSES",
+    "ArtifactRecord",
+    "ArtifactView",
+    "DatasetRecord",
+    "Fingerprint",
+    "MetricBatch",
+    "NoActiveRunError",
+    "Run",
+    "RunView",
+    "Store",
+    "__version__",
+    "active_run",
+    "errors",
+    "experiments",
+    "get_run",
+    "hookimpl",
+    "log_artifact",
+    "log_dataset",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "note",
+    "open_store",
+    "plugins",
+    "runs",
+    "set_tags",
+    "start_run",
+]
+
+
+def _active(action: str) -> Run:
+    run = active_run()
+    if run is None:
+        raise NoActiveRunError(action)
+    return run
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log a param to the active run. ``ll.log_param("seed", 42)``"""
+    _active("log a param").log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log params to the active run. ``ll.log_params({"C": 1.0})``"""
+    _active("log params").log_params(params)
+
+
+def log_metric(key: str, value: Any, step: int | None = None, epoch: int | None = None) -> None:
+    """Log a metric to the active run. ``ll.log_metric("val/acc", 0.9, step=3)``"""
+    _active("log a metric").log_metric(key, value, step=step, epoch=epoch)
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None, epoch: int | None = None) -> None:
+    """Log metrics to the active run. ``ll.log_metrics({"loss": 0.2}, step=3)``"""
+    _active("log metrics").log_metrics(metrics, step=step, epoch=epoch)
+
+
+def log_artifact(path: str, kind: str = "other", name: str | None = None,
+                 metadata: Mapping[str, Any] | None = None) -> ArtifactRecord:
+    """Log a file or directory to the active run. ``ll.log_artifact("model.pt", kind="model")``"""
+    return _active("log an artifact").log_artifact(path, kind=kind, name=name, metadata=metadata)
+
+
+def log_dataset(name: str, data: Any = None, *, role: str = "train",
+                fingerprint: str | None = None, **summary: Any) -> str:
+    """Record a dataset on the active run. ``ll.log_dataset("digits", fingerprint="ab12")``"""
+    return _active("log a dataset").log_dataset(
+        name, data, role=role, fingerprint=fingerprint, **summary
+    )
+
+
+def set_tags(tags: Mapping[str, str]) -> None:
+    """Set tags on the active run. ``ll.set_tags({"team": "vision"})``"""
+    _active("set tags").set_tags(tags)
+
+
+def note(text: str) -> None:
+    """Add a note to the active run. ``ll.note("plateaus after epoch 6")``"""
+    _active("add a note").note(text)

@@ -1,0 +1,186 @@
+"""The hooks labledger calls, and what a plugin may do with them.
+
+A plugin is any object or module with functions named after these hooks,
+decorated with :data:`labledger.hookimpl`. Plugins come from the entry-point
+group ``labledger`` (installed distributions) and from
+:func:`labledger.plugins.register` (user code). labledger's own features
+register through the same hooks: the SQLite store is the built-in sink
+``labledger.store.sink``.
+
+Event hooks (run lifecycle, logging events) are called once per plugin, each
+call isolated: a plugin that raises is reported once (a warning naming the
+plugin and the hook) and never stops the other plugins, the store, or the
+user's training. Their return values are ignored.
+
+Example — a sink that mirrors every metric to standard output::
+
+    import labledger as ll
+
+    class PrintSink:
+        @ll.hookimpl
+        def labledger_metrics_logged(self, run, batch):
+            for key, step, epoch, timestamp, value in batch.points():
+                print(run.name, key, step, value)
+
+    ll.plugins.register(PrintSink())
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch
+    from labledger.run import Run
+
+hookspec = pluggy.HookspecMarker("labledger")
+
+# ---------------------------------------------------------------------------
+# Run lifecycle
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def labledger_run_started(run: Run) -> None:
+    """A run has started.
+
+    Fires in the process that called :func:`labledger.start_run`, after the
+    run's id, name, experiment and source are set and before any param or
+    metric is logged. ``run.parent_id`` is set for child runs.
+
+    :param run: the live :class:`labledger.Run`; read its attributes, do not log to it here.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_run_ended(run: Run, status: str, error: str | None) -> None:
+    """A run has ended.
+
+    Fires once per run, after every buffered metric has been delivered to
+    :func:`labledger_metrics_logged`. ``status`` is one of ``finished``,
+    ``failed`` (an exception left the run) or ``killed`` (KeyboardInterrupt
+    or SIGTERM). Runs whose process died without ending them never fire this
+    hook; readers see them as ``crashed`` once their heartbeat is stale.
+
+    :param run: the run that ended.
+    :param status: the final status.
+    :param error: the formatted traceback for ``failed``/``killed`` runs, else ``None``.
+    :returns: nothing (ignored).
+    """
+
+
+# ---------------------------------------------------------------------------
+# Logging events
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def labledger_params_logged(run: Run, params: dict[str, Any]) -> None:
+    """New params were logged to a run.
+
+    Fires synchronously inside :meth:`Run.log_params` / :meth:`Run.log_param`
+    with only the keys that are new (re-logging an identical value does not
+    fire it again). Nested dicts are already flattened with ``/``; values are
+    JSON-compatible (int, float, bool, str, None, list, dict).
+
+    :param run: the run logged to.
+    :param params: flat mapping of new keys to values.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_metrics_logged(run: Run, batch: MetricBatch) -> None:
+    """A batch of buffered metric points is being delivered.
+
+    Metric logging never calls plugins on the hot path: points are buffered in
+    memory and this hook fires from labledger's background writer thread with
+    each batch, at least once a second while points arrive, and on
+    :meth:`Run.flush`, at the end of the run, at interpreter exit and on
+    SIGTERM. Batches of one run are delivered in order, one at a time.
+
+    :param run: the run the points belong to.
+    :param batch: a :class:`labledger.records.MetricBatch`; ``batch.series`` maps
+        each key to its columns (steps, epochs, timestamps, values) and
+        ``batch.points()`` iterates ``(key, step, epoch, timestamp, value)``.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_tags_set(run: Run, tags: dict[str, str]) -> None:
+    """Tags were set on a run (tags are the one mutable part of a run).
+
+    :param run: the run (it may have ended already).
+    :param tags: the keys set and their new string values.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_note_added(run: Run, text: str, timestamp: float) -> None:
+    """A note was added to a run with :meth:`Run.note`.
+
+    :param run: the run.
+    :param text: the note.
+    :param timestamp: seconds since the epoch.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_artifact_logged(run: Run, artifact: ArtifactRecord) -> None:
+    """A file or directory was logged as an artifact.
+
+    Fires after the bytes have been copied into the store's content-addressed
+    area, so ``artifact.local_path`` stays valid after the user deletes the
+    original. A directory artifact's ``files`` lists every file it holds.
+
+    :param run: the run.
+    :param artifact: a :class:`labledger.records.ArtifactRecord`.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_dataset_logged(run: Run, dataset: DatasetRecord) -> None:
+    """A dataset was recorded with :meth:`Run.log_dataset`.
+
+    :param run: the run.
+    :param dataset: a :class:`labledger.records.DatasetRecord` (name, role, fingerprint, summary).
+    :returns: nothing (ignored).
+    """
+
+
+# ---------------------------------------------------------------------------
+# Lineage
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def labledger_fingerprint_dataset(data: Any) -> Fingerprint | None:
+    """Compute a stable content fingerprint of a dataset object.
+
+    Called by :meth:`Run.log_dataset` when ``data`` is given. The first plugin
+    that recognises the object's type answers; the others are not called.
+    Built-in implementations are registered ``trylast`` so a plugin can
+    override them.
+
+    :param data: the object passed to ``log_dataset`` (array, DataFrame, path, ...).
+    :returns: a :class:`labledger.records.Fingerprint` (hex digest and summary
+        dict), or ``None`` when this plugin does not handle the type.
+    """
+
+
+@hookspec
+def labledger_collect_environment() -> dict[str, Any] | None:
+    """Contribute fields to the environment recorded at run start.
+
+    Called once per run start; the dicts returned by all plugins are merged
+    under the plugin's name.
+
+    :returns: a JSON-compatible dict, or ``None`` to contribute nothing.
+    """

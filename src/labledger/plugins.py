@@ -1,0 +1,224 @@
+"""The plugin manager: built-in plugins, entry-point plugins, and plugins registered in code.
+
+Plugins are loaded the first time labledger needs them (not at import):
+first the built-ins in :data:`DEFAULT_PLUGINS`, registered exactly like a
+third-party plugin, then every entry point in the group ``labledger``.
+
+Environment switches:
+
+- ``LABLEDGER_DISABLE_PLUGINS=name,other`` blocks plugins by name (built-ins included).
+- ``LABLEDGER_TRACE_PLUGINS=1`` prints every hook call to standard error.
+
+Example::
+
+    import labledger as ll
+
+    class CountRuns:
+        started = 0
+
+        @ll.hookimpl
+        def labledger_run_started(self, run):
+            self.started += 1
+
+    counter = CountRuns()
+    ll.plugins.register(counter, name="count-runs")
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import traceback
+import warnings
+from typing import Any
+
+import pluggy
+
+from labledger import hookspecs
+from labledger.errors import PluginError
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "LabledgerWarning",
+    "PluginWarning",
+    "call_first",
+    "call_each",
+    "get_plugin_manager",
+    "hookimpl",
+    "list_plugins",
+    "notify",
+    "register",
+    "reset",
+    "unregister",
+]
+
+ENTRY_POINT_GROUP = "labledger"
+#: Built-in plugins, registered through the same ``register`` as third parties.
+DEFAULT_PLUGINS: tuple[str, ...] = ("labledger.store.sink",)
+
+hookimpl = pluggy.HookimplMarker("labledger")
+
+
+class LabledgerWarning(UserWarning):
+    """Base class of labledger's warnings."""
+
+
+class PluginWarning(LabledgerWarning):
+    """A plugin raised inside a hook; labledger went on without it."""
+
+
+_pm: pluggy.PluginManager | None = None
+_pm_lock = threading.RLock()
+_reported: set[tuple[str, str]] = set()
+
+
+def _build() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("labledger")
+    pm.add_hookspecs(hookspecs)
+    blocked = [n.strip() for n in os.environ.get("LABLEDGER_DISABLE_PLUGINS", "").split(",")]
+    for name in filter(None, blocked):
+        pm.set_blocked(name)
+    for module_name in DEFAULT_PLUGINS:
+        if pm.is_blocked(module_name):
+            continue
+        pm.register(importlib.import_module(module_name), name=module_name)
+    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    pm.check_pending()
+    return pm
+
+
+def get_plugin_manager(fresh: bool = False) -> pluggy.PluginManager:
+    """The process-wide plugin manager, built on first use.
+
+    :param fresh: build a new one (tests use this to start from the defaults).
+    """
+    global _pm
+    with _pm_lock:
+        if _pm is None or fresh:
+            _pm = _build()
+            _reported.clear()
+        return _pm
+
+
+def reset() -> None:
+    """Forget the plugin manager; the next hook call rebuilds it from the defaults."""
+    global _pm
+    with _pm_lock:
+        _pm = None
+        _reported.clear()
+
+
+def register(plugin: object, name: str | None = None) -> str:
+    """Register a plugin object or module defined in user code.
+
+    :param plugin: an object or module with ``@ll.hookimpl`` functions.
+    :param name: a name to report it by (default: pluggy's generated name).
+    :returns: the name it was registered under.
+
+    >>> import labledger as ll
+    >>> class Echo:
+    ...     @ll.hookimpl
+    ...     def labledger_run_ended(self, run, status, error):
+    ...         print(run.name, status)
+    >>> name = ll.plugins.register(Echo(), name="echo")  # doctest: +SKIP
+    """
+    pm = get_plugin_manager()
+    registered = pm.register(plugin, name=name)
+    if registered is None:
+        raise ValueError(f"plugin {name or plugin!r} is blocked (LABLEDGER_DISABLE_PLUGINS)")
+    pm.check_pending()
+    return registered
+
+
+def unregister(plugin: object | None = None, name: str | None = None) -> None:
+    """Remove a plugin registered with :func:`register` (by object or by name)."""
+    get_plugin_manager().unregister(plugin=plugin, name=name)
+
+
+def list_plugins() -> list[dict[str, Any]]:
+    """Every registered plugin with the hooks it implements."""
+    pm = get_plugin_manager()
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        out.append({"name": name, "hooks": hooks})
+    return out
+
+
+def _trace(hook: str, plugin_name: str) -> None:
+    if os.environ.get("LABLEDGER_TRACE_PLUGINS"):
+        print(f"labledger: {hook} -> {plugin_name}", file=sys.stderr)
+
+
+def _report(plugin_name: str, hook: str, error: BaseException) -> PluginError:
+    err = PluginError(plugin_name, hook, error)
+    with _pm_lock:
+        first = (plugin_name, hook) not in _reported
+        _reported.add((plugin_name, hook))
+    if first:
+        detail = "".join(traceback.format_exception(error))
+        try:
+            warnings.warn(f"{err}\n{detail}", PluginWarning, stacklevel=4)
+        except Warning:
+            # warnings turned into errors (e.g. under pytest): never let that reach training
+            print(f"labledger: {err}\n{detail}", file=sys.stderr)
+    return err
+
+
+def _impls(hook: str) -> list[pluggy.HookImpl]:
+    caller = getattr(get_plugin_manager().hook, hook)
+    # pluggy calls the last registered first; tryfirst/trylast are already ordered.
+    # Event hooks are plain calls: wrappers have nothing to wrap here.
+    return [i for i in reversed(caller.get_hookimpls()) if not (i.wrapper or i.hookwrapper)]
+
+
+def notify(hook: str, **kwargs: Any) -> list[PluginError]:
+    """Call an event hook on every plugin, each call isolated.
+
+    A plugin that raises is reported once per hook (a :class:`PluginWarning`
+    naming it) and the remaining plugins are still called.
+
+    :returns: the errors raised by plugins during this call.
+    """
+    errors = []
+    for impl in _impls(hook):
+        _trace(hook, impl.plugin_name)
+        try:
+            impl.function(*[kwargs[a] for a in impl.argnames])
+        except Exception as e:  # a plugin must never break logging
+            errors.append(_report(impl.plugin_name, hook, e))
+    return errors
+
+
+def call_each(hook: str, **kwargs: Any) -> dict[str, Any]:
+    """Call a hook on every plugin and collect the non-``None`` results by plugin name."""
+    results: dict[str, Any] = {}
+    for impl in _impls(hook):
+        _trace(hook, impl.plugin_name)
+        try:
+            result = impl.function(*[kwargs[a] for a in impl.argnames])
+        except Exception as e:
+            _report(impl.plugin_name, hook, e)
+            continue
+        if result is not None:
+            results[impl.plugin_name] = result
+    return results
+
+
+def call_first(hook: str, **kwargs: Any) -> Any:
+    """Call a ``firstresult`` hook: the first non-``None`` answer wins; raising plugins are skipped."""
+    for impl in _impls(hook):
+        _trace(hook, impl.plugin_name)
+        try:
+            result = impl.function(*[kwargs[a] for a in impl.argnames])
+        except Exception as e:
+            _report(impl.plugin_name, hook, e)
+            continue
+        if result is not None:
+            return result
+    return None

@@ -1,0 +1,406 @@
+"""Reading runs back: :func:`get_run` (one run, read-only) and :func:`runs` (a DataFrame).
+
+pandas is imported only when a DataFrame is asked for. The filter language
+and comparisons build on :func:`run_rows` and :func:`runs`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from labledger.errors import RunNotFoundError
+from labledger.store import Store, open_store
+from labledger.store.codec import NO_EPOCH, decode_chunk
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["ArtifactView", "RunView", "experiments", "get_run", "resolve_run", "run_rows", "runs"]
+
+
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a run from another host counts as crashed."""
+    try:
+        return float(os.environ.get("LABLEDGER_HEARTBEAT_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
+
+
+def _store(store: str | os.PathLike[str] | Store | None) -> Store:
+    st = open_store(store)
+    st.reap_crashed(stale_after())
+    return st
+
+
+@dataclass(frozen=True)
+class ArtifactView:
+    """A stored artifact. ``path`` is read-only content inside the store."""
+
+    name: str
+    kind: str
+    sha256: str
+    size: int
+    media_type: str
+    metadata: dict[str, Any]
+    created_at: float
+    store: Store
+
+    @property
+    def is_dir(self) -> bool:
+        return self.media_type == "inode/directory"
+
+    @property
+    def path(self) -> Path:
+        """The file inside the store; for a directory, a materialized copy in the store's cache."""
+        if not self.is_dir:
+            return self.store.blobs.path_for(self.sha256)
+        dest = self.store.path / "cache" / "dirs" / self.sha256
+        if not dest.exists():
+            tmp = dest.with_name(f".{self.sha256}.{os.getpid()}")
+            self.store.blobs.materialize_directory(self.sha256, tmp)
+            try:
+                os.replace(tmp, dest)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return dest
+
+    @property
+    def files(self) -> list[tuple[str, str, int]]:
+        """For a directory: ``(relative path, sha256, size)`` of every file."""
+        return self.store.blobs.read_manifest(self.sha256) if self.is_dir else []
+
+    def open(self, mode: str = "rb") -> IO[Any]:
+        """Open a file artifact for reading (``rb`` or ``r``)."""
+        if mode not in ("rb", "r"):
+            raise ValueError("artifacts are read-only: open them with 'rb' or 'r'")
+        if self.is_dir:
+            raise IsADirectoryError(f"artifact {self.name!r} is a directory; use .path or .files")
+        return open(self.path, mode)
+
+    def download(self, dest: str | os.PathLike[str]) -> Path:
+        """Copy the artifact (file or directory) to ``dest``."""
+        target = Path(dest)
+        if self.is_dir:
+            return self.store.blobs.materialize_directory(self.sha256, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, target)
+        return target
+
+
+class RunView:
+    """A read-only view of a stored run; attributes load on first access.
+
+    >>> import labledger as ll
+    >>> run = ll.get_run("0192f3")               # doctest: +SKIP
+    >>> run.status, run.params["C"], run.summary["val/acc"]["last"]  # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, row: Any) -> None:
+        self.store = store
+        self._row = dict(row)
+        self.id: str = self._row["id"]
+        self.name: str = self._row["name"]
+        self.experiment: str = self._row["experiment"]
+        self.status: str = self._row["status"]
+        self.parent_id: str | None = self._row["parent_id"]
+        self.kind: str = self._row["kind"]
+        self.start_time: float = self._row["start_time"]
+        self.end_time: float | None = self._row["end_time"]
+        self.heartbeat: float = self._row["heartbeat"]
+        self.author: str | None = self._row["author"]
+        self.hypothesis: str | None = self._row["hypothesis"]
+        self.host: str | None = self._row["host"]
+        self.pid: int | None = self._row["pid"]
+        self.error: str | None = self._row["error"]
+        self.source: dict[str, Any] = json.loads(self._row["source"] or "{}")
+
+    def __repr__(self) -> str:
+        return f"<RunView {self.experiment}/{self.name} {self.id[:12]} {self.status}>"
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (to now for a running run)."""
+        return (self.end_time or time.time()) - self.start_time
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        rows = self.store.query("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (self.id,))
+        return {r["key"]: json.loads(r["value"]) for r in rows}
+
+    @cached_property
+    def tags(self) -> dict[str, str]:
+        rows = self.store.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", (self.id,))
+        return {r["key"]: r["value"] for r in rows}
+
+    @cached_property
+    def tag_history(self) -> list[dict[str, Any]]:
+        rows = self.store.query(
+            "SELECT key, value, changed_at FROM tag_history WHERE run_id = ? ORDER BY id", (self.id,)
+        )
+        return [dict(r) for r in rows]
+
+    @cached_property
+    def notes(self) -> list[dict[str, Any]]:
+        rows = self.store.query(
+            "SELECT created_at, text FROM notes WHERE run_id = ? ORDER BY id", (self.id,)
+        )
+        return [dict(r) for r in rows]
+
+    @cached_property
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per metric key: ``last``, ``last_step``, ``min``, ``max``, ``count``, ``nan_count``."""
+        rows = self.store.query(
+            "SELECT key, count, nan_count, last, last_step, last_time, min, max "
+            "FROM metric_summary WHERE run_id = ? ORDER BY key",
+            (self.id,),
+        )
+        out = {}
+        for r in rows:
+            d = dict(r)
+            d.pop("key")
+            if d["last"] is None:
+                d["last"] = float("nan")
+            out[r["key"]] = d
+        return out
+
+    def metric_keys(self) -> list[str]:
+        return list(self.summary)
+
+    def metric_arrays(self, key: str) -> dict[str, np.ndarray]:
+        """One key's history as NumPy arrays ``step``, ``epoch`` (-1 = none), ``timestamp``, ``value``."""
+        import numpy as np
+
+        rows = self.store.query(
+            "SELECT c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
+            "WHERE c.run_id = ? AND k.name = ? ORDER BY c.seq",
+            (self.id, key),
+        )
+        parts = [decode_chunk(r["data"]) for r in rows]
+        if not parts:
+            empty = np.array([], dtype=np.int64)
+            return {"step": empty, "epoch": empty, "timestamp": empty.astype(float),
+                    "value": empty.astype(float)}
+        if len(parts) == 1:
+            return parts[0]
+        return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+
+    def metric(self, key: str) -> pd.DataFrame:
+        """One key's history: columns ``step``, ``epoch``, ``timestamp``, ``value``."""
+        return _history_frame(self.metric_arrays(key))
+
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        """Every point logged: columns ``key``, ``step``, ``epoch``, ``timestamp``, ``value``."""
+        import pandas as pd
+
+        frames = []
+        for key in self.summary:
+            f = self.metric(key)
+            f.insert(0, "key", key)
+            frames.append(f)
+        if not frames:
+            return pd.DataFrame(
+                {"key": pd.Series(dtype=object), "step": pd.Series(dtype="int64"),
+                 "epoch": pd.Series(dtype="Int64"), "timestamp": pd.Series(dtype="float64"),
+                 "value": pd.Series(dtype="float64")}
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def artifacts(self) -> list[ArtifactView]:
+        rows = self.store.query(
+            "SELECT name, kind, sha256, size, media_type, metadata, created_at FROM artifacts "
+            "WHERE run_id = ? ORDER BY id",
+            (self.id,),
+        )
+        return [
+            ArtifactView(
+                name=r["name"], kind=r["kind"], sha256=r["sha256"], size=r["size"],
+                media_type=r["media_type"], metadata=json.loads(r["metadata"]),
+                created_at=r["created_at"], store=self.store,
+            )
+            for r in rows
+        ]
+
+    def artifact(self, name: str) -> ArtifactView:
+        for a in self.artifacts:
+            if a.name == name:
+                return a
+        raise KeyError(f"run {self.id} has no artifact {name!r}; it has {[a.name for a in self.artifacts]}")
+
+    @cached_property
+    def datasets(self) -> list[dict[str, Any]]:
+        rows = self.store.query(
+            "SELECT name, role, fingerprint, summary, created_at FROM datasets WHERE run_id = ? "
+            "ORDER BY created_at",
+            (self.id,),
+        )
+        return [{**dict(r), "summary": json.loads(r["summary"])} for r in rows]
+
+    @cached_property
+    def children(self) -> list[RunView]:
+        rows = self.store.query(_RUN_SELECT + " WHERE r.parent_id = ? ORDER BY r.id", (self.id,))
+        return [RunView(self.store, r) for r in rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything about the run as JSON-compatible data (children as ids)."""
+        return {
+            "id": self.id, "name": self.name, "experiment": self.experiment,
+            "status": self.status, "kind": self.kind, "parent_id": self.parent_id,
+            "start_time": self.start_time, "end_time": self.end_time,
+            "duration": self.duration, "author": self.author, "hypothesis": self.hypothesis,
+            "host": self.host, "pid": self.pid, "source": self.source, "error": self.error,
+            "params": self.params, "tags": self.tags, "summary": self.summary,
+            "notes": self.notes,
+            "artifacts": [
+                {"name": a.name, "kind": a.kind, "sha256": a.sha256, "size": a.size,
+                 "media_type": a.media_type, "metadata": a.metadata, "path": str(a.store.blobs.path_for(a.sha256))}
+                for a in self.artifacts
+            ],
+            "datasets": self.datasets,
+            "children": [c.id for c in self.children],
+        }
+
+
+def _history_frame(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    import pandas as pd
+
+    epoch = pd.array(arrays["epoch"], dtype="Int64")
+    epoch[arrays["epoch"] == NO_EPOCH] = pd.NA
+    return pd.DataFrame(
+        {"step": arrays["step"], "epoch": epoch, "timestamp": arrays["timestamp"],
+         "value": arrays["value"]}
+    )
+
+
+_RUN_SELECT = (
+    "SELECT r.*, e.name AS experiment FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+)
+
+
+def resolve_run(ref: str, store: str | os.PathLike[str] | Store | None = None) -> RunView:
+    """Find a run by id, unique id prefix, or ``experiment/name``.
+
+    >>> resolve_run("digits-svm/swift-otter-3")  # doctest: +SKIP
+    """
+    st = _store(store)
+    rows = st.query(_RUN_SELECT + " WHERE r.id = ?", (ref,))
+    if not rows and "/" in ref:
+        exp, _, name = ref.rpartition("/")
+        rows = st.query(_RUN_SELECT + " WHERE e.name = ? AND r.name = ?", (exp, name))
+    if not rows and ref and all(c in "0123456789abcdef" for c in ref.lower()):
+        rows = st.query(
+            _RUN_SELECT + " WHERE r.id >= ? AND r.id < ? ORDER BY r.id LIMIT 6",
+            (ref.lower(), ref.lower() + "g"),
+        )
+        if len(rows) > 1:
+            raise RunNotFoundError(ref, [r["id"] for r in rows])
+    if not rows:
+        raise RunNotFoundError(ref)
+    return RunView(st, rows[0])
+
+
+def get_run(run_id: str, store: str | os.PathLike[str] | Store | None = None) -> RunView:
+    """A read-only view of one run (by id, unique id prefix, or ``experiment/name``).
+
+    >>> import labledger as ll
+    >>> ll.get_run(run.id).metrics  # doctest: +SKIP
+    """
+    return resolve_run(run_id, store)
+
+
+def experiments(store: str | os.PathLike[str] | Store | None = None) -> list[dict[str, Any]]:
+    """Every experiment with its run counts."""
+    st = _store(store)
+    rows = st.query(
+        "SELECT e.name, e.description, e.created_at, count(r.id) AS runs, "
+        "sum(r.status = 'running') AS running, max(r.start_time) AS last_run "
+        "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"
+    )
+    return [dict(r) for r in rows]
+
+
+def run_rows(
+    experiment: str | None = None,
+    store: str | os.PathLike[str] | Store | None = None,
+    include_children: bool = True,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Runs as plain dicts with ``params``, ``metrics`` (summaries) and ``tags`` sub-dicts."""
+    st = _store(store)
+    where, args = [], []
+    if experiment is not None:
+        where.append("e.name = ?")
+        args.append(experiment)
+    if not include_children:
+        where.append("r.parent_id IS NULL")
+    sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    rows = [dict(r) for r in st.query(sql, args)]
+    by_id = {r["id"]: r for r in rows}
+    for r in rows:
+        r["params"], r["metrics"], r["tags"] = {}, {}, {}
+    if not rows:
+        return rows
+    scope = "SELECT r.id FROM runs r JOIN experiments e ON e.id = r.experiment_id" + (
+        " WHERE " + " AND ".join(where) if where else ""
+    )
+    for key, value, run_id in st.query(f"SELECT key, value, run_id FROM params WHERE run_id IN ({scope})", args):
+        if run_id in by_id:
+            by_id[run_id]["params"][key] = json.loads(value)
+    for s in st.query(
+        "SELECT run_id, key, count, last, min, max, last_step FROM metric_summary "
+        f"WHERE run_id IN ({scope})", args
+    ):
+        if s["run_id"] in by_id:
+            by_id[s["run_id"]]["metrics"][s["key"]] = (
+                float("nan") if s["last"] is None else s["last"]
+            )
+    for key, value, run_id in st.query(f"SELECT key, value, run_id FROM tags WHERE run_id IN ({scope})", args):
+        if run_id in by_id:
+            by_id[run_id]["tags"][key] = value
+    return rows
+
+
+def runs(
+    experiment: str | None = None,
+    store: str | os.PathLike[str] | Store | None = None,
+    include_children: bool = True,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Runs as a DataFrame: one row per run, newest first.
+
+    Columns: ``id``, ``experiment``, ``name``, ``status``, ``parent_id``,
+    ``start_time``, ``end_time``, ``duration``, ``author``, ``hypothesis``, then
+    ``params.<key>``, ``metrics.<key>`` (last value) and ``tags.<key>``.
+
+    >>> import labledger as ll
+    >>> ll.runs("digits-svm").sort_values("metrics.val/acc")  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    base_cols = ["id", "experiment", "name", "status", "parent_id", "start_time", "end_time",
+                 "duration", "author", "hypothesis"]
+    rows = run_rows(experiment, store, include_children, limit)
+    records = []
+    now = time.time()
+    for r in rows:
+        rec = {c: r.get(c) for c in base_cols}
+        rec["duration"] = (r["end_time"] or now) - r["start_time"]
+        for prefix in ("params", "metrics", "tags"):
+            for k, v in r[prefix].items():
+                rec[f"{prefix}.{k}"] = v
+        records.append(rec)
+    df = pd.DataFrame.from_records(records, columns=None if records else base_cols)
+    for col in ("start_time", "end_time"):
+        df[col] = pd.to_datetime(df[col], unit="s", utc=True)
+    return df

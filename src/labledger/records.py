@@ -1,0 +1,91 @@
+"""Plain records passed to hooks and returned by readers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ArtifactRecord", "DatasetRecord", "Fingerprint", "MetricBatch", "Series"]
+
+
+@dataclass(slots=True)
+class Series:
+    """The points of one metric key in one batch, as parallel columns.
+
+    ``epochs`` holds ``None`` where no epoch was given.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    epochs: list[int | None] = field(default_factory=list)
+    timestamps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(slots=True)
+class MetricBatch:
+    """Metric points buffered for one run, delivered together to sinks.
+
+    :ivar run_id: the run the points belong to.
+    :ivar seq: the batch's position in the run's sequence of batches (0, 1, ...).
+    :ivar series: key -> :class:`Series` of the points logged since the last batch.
+    """
+
+    run_id: str
+    seq: int
+    series: dict[str, Series]
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.series.values())
+
+    def points(self) -> Iterator[tuple[str, int, int | None, float, float]]:
+        """Iterate ``(key, step, epoch, timestamp, value)`` in logging order per key."""
+        for key, s in self.series.items():
+            yield from zip([key] * len(s), s.steps, s.epochs, s.timestamps, s.values, strict=True)
+
+
+@dataclass(slots=True)
+class ArtifactRecord:
+    """An artifact as logged: a file or a directory stored by content.
+
+    :ivar name: unique within its run.
+    :ivar kind: one of :data:`labledger.ARTIFACT_KINDS`.
+    :ivar sha256: content hash (for a directory: the hash of its manifest).
+    :ivar size: bytes (for a directory: the sum of its files).
+    :ivar media_type: e.g. ``image/png``; ``inode/directory`` for a directory.
+    :ivar metadata: JSON-compatible dict given by the caller.
+    :ivar local_path: where the content lives inside the store.
+    :ivar files: for a directory, ``(relative path, sha256, size)`` per file.
+    """
+
+    name: str
+    kind: str
+    sha256: str
+    size: int
+    media_type: str
+    metadata: dict[str, Any]
+    local_path: str
+    created_at: float
+    files: list[tuple[str, str, int]] | None = None
+
+
+@dataclass(slots=True)
+class Fingerprint:
+    """A dataset's content fingerprint (hex digest) and a JSON-compatible summary."""
+
+    digest: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DatasetRecord:
+    """A dataset recorded for a run."""
+
+    name: str
+    role: str
+    fingerprint: str | None
+    summary: dict[str, Any]
+    created_at: float

@@ -1,0 +1,552 @@
+"""``Run``: what a user logs to, and :func:`start_run`, which makes one."""
+
+from __future__ import annotations
+
+import getpass
+import mimetypes
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any
+
+from labledger import _lifecycle, _validate, plugins
+from labledger._ids import new_run_id, new_run_name
+from labledger.errors import (
+    ArtifactConflictError,
+    InvalidKeyError,
+    InvalidValueError,
+    LabledgerError,
+    ParamConflictError,
+    RunFinishedError,
+)
+from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, Series
+from labledger.store import Store, open_store
+from labledger.store.schema import ARTIFACT_KINDS
+from labledger.store.sqlite import dumps
+
+__all__ = ["NoActiveRunError", "Run", "active_run", "start_run"]
+
+#: Buffered points per run before the logging thread flushes by itself (back-pressure).
+MAX_PENDING_POINTS = 500_000
+#: Buffered points per run that wake the background writer early.
+WAKE_POINTS = 100_000
+
+_OPEN, _ENDING, _ENDED, _DETACHED = "open", "ending", "ended", "detached"
+_STEP_LIMIT = _validate.STEP_LIMIT
+_now = time.time
+
+
+class NoActiveRunError(LabledgerError):
+    """A module-level logging function was called with no run active."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            f"cannot {action}: no active run. Start one with `with ll.start_run('experiment'):` "
+            "or log to a Run object directly."
+        )
+
+
+class Run:
+    """One execution of an experiment: params, metrics, artifacts, tags and notes.
+
+    Create runs with :func:`labledger.start_run`. A run is a context manager:
+    leaving the block ends it ``finished``, ``failed`` (an exception, whose
+    traceback is stored) or ``killed`` (KeyboardInterrupt or SIGTERM).
+
+    >>> import labledger as ll
+    >>> with ll.start_run("digits-svm", store="/tmp/ledger") as run:  # doctest: +SKIP
+    ...     run.log_params({"C": 1.0})
+    ...     run.log_metric("val/acc", 0.93, step=1)
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        experiment: str,
+        experiment_id: int,
+        name: str,
+        parent_id: str | None,
+        hypothesis: str | None,
+        kind: str,
+    ) -> None:
+        self.id = new_run_id()
+        self.store = store
+        self.experiment = experiment
+        self.experiment_id = experiment_id
+        self.name = name
+        self.parent_id = parent_id
+        self.hypothesis = hypothesis
+        self.kind = kind
+        self.start_time = _now()
+        self.end_time: float | None = None
+        self.status = "running"
+        self.error: str | None = None
+        self.author = _author()
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.source = {
+            "argv": list(sys.argv),
+            "script": _script_path(),
+            "cwd": os.getcwd(),
+            "executable": sys.executable,
+        }
+        self.plugin_errors: list[LabledgerError] = []
+        self._state = _OPEN
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._series: dict[str, Series] = {}
+        self._pending = 0
+        self._seq = 0
+        self._next_step: dict[str, int] = {}
+        self._metric_keys: set[str] = set()
+        self._params: dict[str, str] = {}
+        self._background_reported = False
+
+    def __repr__(self) -> str:
+        return f"<Run {self.experiment}/{self.name} {self.id[:12]} {self.status}>"
+
+    # -- context manager -------------------------------------------------
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.end("finished")
+        elif isinstance(exc, KeyboardInterrupt | _lifecycle.Terminated):
+            self.end("killed", error="".join(traceback.format_exception(exc_type, exc, tb)))
+        elif isinstance(exc, SystemExit) and exc.code in (None, 0):
+            self.end("finished")
+        else:
+            self.end("failed", error="".join(traceback.format_exception(exc_type, exc, tb)))
+
+    # -- params ----------------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Log one param. Params are immutable: a different value for a key raises.
+
+        >>> run.log_param("kernel", "rbf")  # doctest: +SKIP
+        """
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log several params; nested dicts are flattened with ``/``.
+
+        Re-logging an identical value is a no-op; a different value raises
+        :class:`labledger.errors.ParamConflictError` and nothing of the call is stored.
+
+        >>> run.log_params({"C": 1.0, "optimizer": {"name": "adam", "lr": 1e-3}})  # doctest: +SKIP
+        """
+        self._check_open("log params")
+        flat = _validate.flatten_params(params)
+        encoded = {k: dumps(v) for k, v in flat.items()}
+        new: dict[str, Any] = {}
+        with self._lock:
+            for k, text in encoded.items():
+                old = self._params.get(k)
+                if old is None:
+                    new[k] = flat[k]
+                elif old != text:
+                    raise ParamConflictError(self.id, k, _loads(old), flat[k])
+            for k in new:
+                self._params[k] = encoded[k]
+        if new:
+            self._notify("labledger_params_logged", params=new)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The params logged so far (a copy)."""
+        return {k: _loads(v) for k, v in self._params.items()}
+
+    # -- metrics (hot path) ----------------------------------------------
+
+    def log_metric(
+        self, key: str, value: Any, step: int | None = None, epoch: int | None = None
+    ) -> None:
+        """Log one metric point; it is buffered and written in the background.
+
+        ``step`` defaults to one more than this key's previous step (0 first).
+        NaN and ±inf are stored as they are.
+
+        >>> run.log_metric("val/loss", 0.31, step=3, epoch=3)  # doctest: +SKIP
+        """
+        if self._state is not _OPEN:
+            self._raise_closed("log a metric")
+        if key not in self._metric_keys:
+            self._new_metric_key(key)
+        if type(value) is not float:
+            value = _validate.metric_value(key, value)
+        if step is not None and (type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT):
+            step = _validate.step_value(key, step)
+        if epoch is not None:
+            epoch = _validate.step_value(key, epoch, "epoch")
+        t = _now()
+        with self._lock:
+            s = self._series.get(key)
+            if s is None:
+                s = self._series[key] = Series()
+            if step is None:
+                step = self._next_step.get(key, 0)
+            self._next_step[key] = step + 1
+            s.steps.append(step)
+            s.epochs.append(epoch)
+            s.timestamps.append(t)
+            s.values.append(value)
+            self._pending += 1
+            pending = self._pending
+        if pending >= WAKE_POINTS:
+            self._backpressure(pending)
+
+    def log_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, epoch: int | None = None
+    ) -> None:
+        """Log several metrics at one step; buffered and written in the background.
+
+        Every value is checked before any is buffered, so a bad value logs nothing.
+
+        >>> run.log_metrics({"train/loss": 0.4, "val/acc": 0.9}, step=5, epoch=5)  # doctest: +SKIP
+        """
+        if self._state is not _OPEN:
+            self._raise_closed("log metrics")
+        known = self._metric_keys
+        items = []
+        for key, value in metrics.items():
+            if key not in known:
+                self._new_metric_key(key)
+            if type(value) is not float:
+                value = _validate.metric_value(key, value)
+            items.append((key, value))
+        if step is not None and (type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT):
+            step = _validate.step_value("step", step)
+        if epoch is not None:
+            epoch = _validate.step_value("epoch", epoch, "epoch")
+        t = _now()
+        with self._lock:
+            series = self._series
+            next_step = self._next_step
+            for key, value in items:
+                s = series.get(key)
+                if s is None:
+                    s = series[key] = Series()
+                st = next_step.get(key, 0) if step is None else step
+                next_step[key] = st + 1
+                s.steps.append(st)
+                s.epochs.append(epoch)
+                s.timestamps.append(t)
+                s.values.append(value)
+            self._pending += len(items)
+            pending = self._pending
+        if pending >= WAKE_POINTS:
+            self._backpressure(pending)
+
+    def _new_metric_key(self, key: Any) -> None:
+        self._metric_keys.add(_validate.check_key(key, "metric key"))
+
+    def _backpressure(self, pending: int) -> None:
+        if pending >= MAX_PENDING_POINTS:
+            self._deliver()  # the logging thread writes itself: memory stays bounded
+        else:
+            _lifecycle.wake_writer()
+
+    def _deliver(self) -> bool:
+        """Hand the buffered points to the sinks as one batch. Returns whether there were any."""
+        with self._flush_lock:
+            with self._lock:
+                if not self._pending:
+                    return False
+                series, self._series, self._pending = self._series, {}, 0
+            batch = MetricBatch(self.id, self._seq, series)
+            self._seq += 1
+            self._notify("labledger_metrics_logged", batch=batch)
+            return True
+
+    def flush(self) -> None:
+        """Write every buffered metric now (also happens every second and at the end)."""
+        if self._state is not _DETACHED:
+            self._deliver()
+
+    # -- tags and notes --------------------------------------------------
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set tags (string values). Tags stay mutable after the run ends; changes are timestamped.
+
+        >>> run.set_tags({"team": "vision", "stage": "baseline"})  # doctest: +SKIP
+        """
+        if self._state is _DETACHED:
+            self._raise_closed("set tags")
+        clean: dict[str, str] = {}
+        for k, v in tags.items():
+            _validate.check_key(k, "tag key")
+            if not isinstance(v, str):
+                raise InvalidValueError(k, v, "tag values are str; convert with str(value)")
+            clean[k] = v
+        if clean:
+            self._notify("labledger_tags_set", tags=clean)
+
+    def set_tag(self, key: str, value: str) -> None:
+        """Set one tag."""
+        self.set_tags({key: value})
+
+    def note(self, text: str) -> None:
+        """Add a timestamped note (observations, conclusions) to the run.
+
+        >>> run.note("val acc plateaus after epoch 6")  # doctest: +SKIP
+        """
+        self._check_open("add a note")
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidValueError("note", text, "a note is a non-empty str")
+        self._notify("labledger_note_added", text=text, timestamp=_now())
+
+    # -- artifacts and datasets ------------------------------------------
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        kind: str = "other",
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ArtifactRecord:
+        """Store a file or a whole directory by content (identical content is stored once).
+
+        :param path: file or directory to copy into the store.
+        :param kind: one of ``model``, ``checkpoint``, ``plot``, ``predictions``,
+            ``feature_importance``, ``table``, ``dataset``, ``code``, ``other``.
+        :param name: unique within the run (default: the file name).
+        :param metadata: JSON-compatible details (epoch, score, ...).
+
+        >>> run.log_artifact("model.joblib", kind="model")  # doctest: +SKIP
+        """
+        self._check_open("log an artifact")
+        source = Path(path)
+        if not source.exists():
+            raise FileNotFoundError(f"cannot log artifact: {source} does not exist")
+        if kind not in ARTIFACT_KINDS:
+            raise InvalidValueError("kind", kind, f"choose one of {', '.join(ARTIFACT_KINDS)}")
+        art_name = _artifact_name(name if name is not None else source.name)
+        meta = _validate.json_value("metadata", dict(metadata or {}))
+        sha, size, local, files = self.store.put_artifact(source)
+        existing = self.store.artifact_sha(self.id, art_name)
+        if existing is not None and existing != sha:
+            raise ArtifactConflictError(self.id, art_name, existing, sha)
+        if files is not None:
+            media_type = "inode/directory"
+        else:
+            media_type = mimetypes.guess_type(art_name)[0] or "application/octet-stream"
+        record = ArtifactRecord(
+            name=art_name, kind=kind, sha256=sha, size=size, media_type=media_type,
+            metadata=meta, local_path=str(local), created_at=_now(), files=files,
+        )
+        if existing is None:
+            self._notify("labledger_artifact_logged", artifact=record)
+        return record
+
+    def log_dataset(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        role: str = "train",
+        fingerprint: str | None = None,
+        **summary: Any,
+    ) -> str:
+        """Record a dataset the run used, by content fingerprint; returns the fingerprint.
+
+        With ``data``, the ``labledger_fingerprint_dataset`` hook computes the
+        fingerprint; with only ``fingerprint=``, that value is recorded. Extra
+        keyword arguments are stored in the dataset's summary.
+
+        >>> run.log_dataset("digits", fingerprint="9f2c…", role="train", rows=1437)  # doctest: +SKIP
+        """
+        self._check_open("log a dataset")
+        _validate.check_key(name, "dataset name")
+        _validate.check_key(role, "dataset role")
+        info: dict[str, Any] = {}
+        if data is not None and fingerprint is None:
+            result = plugins.call_first("labledger_fingerprint_dataset", data=data)
+            if not isinstance(result, Fingerprint):
+                raise InvalidValueError(
+                    name, data,
+                    f"no plugin can fingerprint a {type(data).__module__}.{type(data).__qualname__}; "
+                    "pass fingerprint= or register a labledger_fingerprint_dataset hook",
+                )
+            fingerprint, info = result.digest, dict(result.summary)
+        if fingerprint is None:
+            raise InvalidValueError(name, None, "give data= or fingerprint=")
+        if not isinstance(fingerprint, str) or not fingerprint:
+            raise InvalidValueError(name, fingerprint, "a fingerprint is a non-empty str")
+        info.update(_validate.json_value("summary", summary))
+        record = DatasetRecord(
+            name=name, role=role, fingerprint=fingerprint, summary=info, created_at=_now()
+        )
+        self._notify("labledger_dataset_logged", dataset=record)
+        return fingerprint
+
+    # -- end ---------------------------------------------------------------
+
+    def end(self, status: str = "finished", error: str | None = None) -> None:
+        """End the run: flush every buffered point, then record the final status.
+
+        Ending an ended run does nothing. ``status`` is ``finished``, ``failed`` or ``killed``.
+        """
+        if status not in ("finished", "failed", "killed"):
+            raise InvalidValueError("status", status, "choose finished, failed or killed")
+        with self._flush_lock:
+            if self._state is not _OPEN:
+                return
+            self._state = _ENDING
+        try:
+            self._deliver()
+        finally:
+            self.end_time = _now()
+            self.status = status
+            self.error = error
+            self._notify("labledger_run_ended", status=status, error=error)
+            self._state = _ENDED
+            _lifecycle.remove(self)
+
+    @property
+    def ended(self) -> bool:
+        return self._state is not _OPEN
+
+    # -- internals -----------------------------------------------------------
+
+    def _notify(self, hook: str, **kwargs: Any) -> None:
+        errors = plugins.notify(hook, run=self, **kwargs)
+        if errors:
+            self.plugin_errors.extend(errors)
+
+    def _check_open(self, action: str) -> None:
+        if self._state is not _OPEN:
+            self._raise_closed(action)
+
+    def _raise_closed(self, action: str) -> None:
+        if self._state is _DETACHED:
+            raise LabledgerError(
+                f"cannot {action}: run {self.id} belongs to process {self.pid}; this forked "
+                "process may not write it. Start a run in this process instead."
+            )
+        if self._state is _ENDING:
+            raise RunFinishedError(self.id, "ending", action)
+        raise RunFinishedError(self.id, self.status, action)
+
+    def _detach(self) -> None:
+        self._state = _DETACHED
+        self._series = {}
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+
+    def _report_background_error(self, error: BaseException) -> None:
+        if not self._background_reported:
+            self._background_reported = True
+            print(f"labledger: background writer failed for run {self.id}: {error!r}", file=sys.stderr)
+
+
+def _loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+def _artifact_name(name: Any) -> str:
+    _validate.check_key(name, "artifact name")
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or ".." in p.parts:
+        raise InvalidKeyError(name, "must be a relative name without '..' parts", "artifact name")
+    return str(name)
+
+
+def _author() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None
+
+
+def _script_path() -> str | None:
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 and argv0 not in ("-c", "-m") and os.path.isfile(argv0):
+        return os.path.abspath(argv0)
+    return None
+
+
+def start_run(
+    experiment: str | None = None,
+    *,
+    name: str | None = None,
+    hypothesis: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    parent: Run | str | None = None,
+    store: str | os.PathLike[str] | Store | None = None,
+    kind: str = "offline",
+) -> Run:
+    """Start a run and make it the active one.
+
+    :param experiment: experiment name (created when new); default ``$LABLEDGER_EXPERIMENT``
+        or ``default``. Names follow ``^[a-z0-9][a-z0-9._-]{0,99}$`` unless
+        ``LABLEDGER_EXPERIMENT_PATTERN`` says otherwise.
+    :param name: readable name, unique within the experiment (generated when not given;
+        a taken name gets a ``-2``, ``-3``… suffix).
+    :param hypothesis: what this run is meant to show.
+    :param tags: initial tags.
+    :param parent: the parent run (or its id) for nested runs; the child uses its store.
+    :param store: store folder; default ``$LABLEDGER_STORE`` or ``./.labledger``.
+    :param kind: ``offline`` (default) or ``online``.
+
+    >>> import labledger as ll
+    >>> with ll.start_run("digits-svm", hypothesis="RBF beats linear") as run:  # doctest: +SKIP
+    ...     run.log_params({"C": 1.0, "kernel": "rbf"})
+    """
+    exp = _validate.check_experiment_name(
+        experiment or os.environ.get("LABLEDGER_EXPERIMENT") or "default"
+    )
+    if kind not in ("offline", "online"):
+        raise InvalidValueError("kind", kind, "choose offline or online")
+    parent_id: str | None = None
+    if isinstance(parent, Run):
+        parent_id = parent.id
+        if store is None:
+            store = parent.store
+        elif open_store(store) is not parent.store:
+            raise LabledgerError("a child run must live in its parent's store")
+    elif parent is not None:
+        parent_id = str(parent)
+    st = open_store(store)
+    if parent_id is not None and not st.query("SELECT 1 FROM runs WHERE id = ?", (parent_id,)):
+        from labledger.errors import RunNotFoundError
+
+        raise RunNotFoundError(parent_id)
+    if name is not None:
+        _validate.check_key(name, "run name")
+    exp_id = st.ensure_experiment(exp)
+    run = Run(
+        store=st, experiment=exp, experiment_id=exp_id, name=name or new_run_name(),
+        parent_id=parent_id, hypothesis=hypothesis, kind=kind,
+    )
+    run.name = st.insert_run({
+        "id": run.id, "experiment_id": exp_id, "name": run.name, "parent_id": parent_id,
+        "kind": kind, "start_time": run.start_time, "author": run.author,
+        "hypothesis": hypothesis, "host": run.host, "pid": run.pid, "source": dumps(run.source),
+    })
+    _lifecycle.add(run)
+    run._notify("labledger_run_started")
+    if tags:
+        run.set_tags(tags)
+    return run
+
+
+def active_run() -> Run | None:
+    """The innermost run started in this process that has not ended, or ``None``."""
+    return _lifecycle.active_run()

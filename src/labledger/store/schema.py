@@ -1,0 +1,153 @@
+"""The store's schema as numbered forward migrations.
+
+``MIGRATIONS[n]`` upgrades a store from version ``n`` to ``n + 1``. A store
+written by an older release is upgraded in place when opened; one written by
+a newer release is refused with :class:`labledger.errors.StoreVersionError`.
+The SQL lives here, apart from the code that runs it, so tests can read it.
+"""
+
+from __future__ import annotations
+
+RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
+FINAL_STATUSES = ("finished", "failed", "killed")
+ARTIFACT_KINDS = (
+    "model",
+    "checkpoint",
+    "plot",
+    "predictions",
+    "feature_importance",
+    "table",
+    "dataset",
+    "code",
+    "other",
+)
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# A write to a run's records is accepted only while the run is open; the
+# final flush happens before the status changes, so nothing is lost.
+_OPEN_GUARD = """
+CREATE TRIGGER {table}_run_open BEFORE INSERT ON {table}
+WHEN (SELECT status FROM runs WHERE id = NEW.run_id) NOT IN ('running', 'crashed')
+BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
+"""
+
+V1 = f"""
+CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    name TEXT NOT NULL,
+    parent_id TEXT REFERENCES runs(id),
+    status TEXT NOT NULL CHECK (status IN {_in(RUN_STATUSES)}),
+    kind TEXT NOT NULL DEFAULT 'offline' CHECK (kind IN ('offline', 'online')),
+    start_time REAL NOT NULL,
+    end_time REAL,
+    heartbeat REAL NOT NULL,
+    author TEXT,
+    hypothesis TEXT,
+    host TEXT,
+    pid INTEGER,
+    source TEXT,
+    error TEXT,
+    UNIQUE (experiment_id, name)
+);
+CREATE INDEX runs_parent ON runs(parent_id);
+CREATE INDEX runs_status ON runs(status);
+CREATE TRIGGER runs_final_status BEFORE UPDATE OF status ON runs
+WHEN OLD.status IN {_in(FINAL_STATUSES)} AND NEW.status != OLD.status
+BEGIN SELECT RAISE(ABORT, 'run has ended; its status is final'); END;
+
+CREATE TABLE params (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TRIGGER params_immutable BEFORE UPDATE ON params
+BEGIN SELECT RAISE(ABORT, 'params are immutable'); END;
+
+CREATE TABLE tags (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE tag_history (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    changed_at REAL NOT NULL
+);
+CREATE INDEX tag_history_run ON tag_history(run_id);
+
+CREATE TABLE notes (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    created_at REAL NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX notes_run ON notes(run_id);
+
+CREATE TABLE metric_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE metric_chunks (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key_id INTEGER NOT NULL REFERENCES metric_keys(id),
+    seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, key_id, seq)
+);
+CREATE TABLE metric_summary (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    nan_count INTEGER NOT NULL,
+    last REAL,
+    last_step INTEGER NOT NULL,
+    last_time REAL NOT NULL,
+    min REAL,
+    max REAL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE artifacts (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN {_in(ARTIFACT_KINDS)}),
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (run_id, name)
+);
+CREATE TABLE datasets (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    fingerprint TEXT,
+    summary TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name, role)
+) WITHOUT ROWID;
+{"".join(_OPEN_GUARD.format(table=t) for t in ("params", "notes", "metric_chunks", "artifacts", "datasets"))}
+"""
+
+#: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
+MIGRATIONS: tuple[str, ...] = (V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
