@@ -84,18 +84,18 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None, epoch: int 
     _active("log metrics").log_metrics(metrics, step=step, epoch=epoch)
 
 
-def log_artifact(path: str, kind: str = "other", name: str | None = None,
-                 metadata: Mapping[str, Any] | None = None) -> ArtifactRecord:
+def log_artifact(
+    path: str, kind: str = "other", name: str | None = None, metadata: Mapping[str, Any] | None = None
+) -> ArtifactRecord:
     """Log a file or directory to the active run. ``ll.log_artifact("model.pt", kind="model")``"""
     return _active("log an artifact").log_artifact(path, kind=kind, name=name, metadata=metadata)
 
 
-def log_dataset(name: str, data: Any = None, *, role: str = "train",
-                fingerprint: str | None = None, **summary: Any) -> str:
+def log_dataset(
+    name: str, data: Any = None, *, role: str = "train", fingerprint: str | None = None, **summary: Any
+) -> str:
     """Record a dataset on the active run. ``ll.log_dataset("digits", fingerprint="ab12")``"""
-    return _active("log a dataset").log_dataset(
-        name, data, role=role, fingerprint=fingerprint, **summary
-    )
+    return _active("log a dataset").log_dataset(name, data, role=role, fingerprint=fingerprint, **summary)
 
 
 def set_tags(tags: Mapping[str, str]) -> None:

@@ -75,9 +75,7 @@ def add(run: Run, *, activate: bool = True) -> None:
         if activate:
             _state.stack.append(run)
         if _state.writer is None or not _state.writer.is_alive():
-            _state.writer = threading.Thread(
-                target=_writer_loop, name="labledger-writer", daemon=True
-            )
+            _state.writer = threading.Thread(target=_writer_loop, name="labledger-writer", daemon=True)
             _state.writer.start()
 
 
@@ -119,9 +117,7 @@ def _install() -> None:
         atexit.register(_at_exit)
         previous_hook = sys.excepthook
 
-        def _excepthook(
-            t: type[BaseException], e: BaseException, tb: TracebackType | None
-        ) -> None:
+        def _excepthook(t: type[BaseException], e: BaseException, tb: TracebackType | None) -> None:
             _state.uncaught = e
             previous_hook(t, e, tb)
 

@@ -35,7 +35,7 @@ def check_key(key: Any, what: str = "key") -> str:
 
 def metric_value(key: str, value: Any) -> float:
     """Convert a metric value to float (ints, NumPy scalars, one-element tensors)."""
-    if isinstance(value, bool) or isinstance(value, str | bytes):
+    if isinstance(value, bool | str | bytes):
         raise InvalidValueError(
             key, value, "a metric must be a number; log flags and text with log_param or set_tags"
         )
@@ -132,8 +132,7 @@ def check_experiment_name(name: Any) -> str:
         raise InvalidExperimentNameError(repr(name), pattern, None)
     if re.fullmatch(pattern, name):
         return name
-    suggestion = re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower())
-    suggestion = re.sub(r"-{2,}", "-", suggestion).lstrip("._-")[:100].rstrip("-") or None
-    if suggestion is not None and not re.fullmatch(pattern, suggestion):
-        suggestion = None
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower())
+    cleaned = re.sub(r"-{2,}", "-", cleaned).lstrip("._-")[:100].rstrip("-")
+    suggestion = cleaned if cleaned and re.fullmatch(pattern, cleaned) else None
     raise InvalidExperimentNameError(name, pattern, suggestion)

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "ArtifactConflictError",
+    "FoldsConflictError",
     "InvalidExperimentNameError",
     "InvalidKeyError",
     "InvalidValueError",
@@ -43,6 +44,21 @@ class ParamConflictError(LabledgerError, ValueError):
         super().__init__(
             f"param {key!r} of run {run_id} is already {old!r}; refusing to change it to "
             f"{new!r}. Params are immutable: use a new key or start a new run."
+        )
+
+
+class FoldsConflictError(LabledgerError, ValueError):
+    """Fold results for a ``(key, split)`` were logged again with different values."""
+
+    def __init__(self, run_id: str, key: str, split: str, old: list[float], new: list[float]) -> None:
+        self.run_id = run_id
+        self.key = key
+        self.split = split
+        self.old = old
+        self.new = new
+        super().__init__(
+            f"folds of {key!r} (split {split!r}) of run {run_id} are already {old!r}; refusing "
+            f"to change them to {new!r}. Fold results are immutable: use another key or split."
         )
 
 

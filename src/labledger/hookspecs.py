@@ -111,6 +111,24 @@ def labledger_metrics_logged(run: Run, batch: MetricBatch) -> None:
 
 
 @hookspec
+def labledger_folds_logged(
+    run: Run, key: str, split: str, values: list[float], stats: dict[str, float | None]
+) -> None:
+    """Per-fold results of a cross-validated evaluation were logged with :meth:`Run.log_folds`.
+
+    Fires once per ``(key, split)``; fold results are immutable like params.
+
+    :param run: the run.
+    :param key: the metric, e.g. ``accuracy``.
+    :param split: ``test``, ``train`` or another evaluation split.
+    :param values: one float per fold, in fold order (NaN for a failed fold).
+    :param stats: ``mean``, ``std`` (population, ddof=0, as scikit-learn reports it),
+        ``min`` and ``max``; NaN when any fold is NaN, ``None`` when there are no folds.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
 def labledger_tags_set(run: Run, tags: dict[str, str]) -> None:
     """Tags were set on a run (tags are the one mutable part of a run).
 

@@ -44,13 +44,14 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "LabledgerWarning",
     "PluginWarning",
-    "call_first",
     "call_each",
+    "call_first",
     "get_plugin_manager",
     "hookimpl",
     "list_plugins",
     "notify",
     "register",
+    "report_error",
     "reset",
     "unregister",
 ]
@@ -153,6 +154,11 @@ def list_plugins() -> list[dict[str, Any]]:
 def _trace(hook: str, plugin_name: str) -> None:
     if os.environ.get("LABLEDGER_TRACE_PLUGINS"):
         print(f"labledger: {hook} -> {plugin_name}", file=sys.stderr)
+
+
+def report_error(plugin_name: str, hook: str, error: BaseException) -> PluginError:
+    """Report a plugin's failure once per (plugin, hook) as a :class:`PluginWarning`."""
+    return _report(plugin_name, hook, error)
 
 
 def _report(plugin_name: str, hook: str, error: BaseException) -> PluginError:

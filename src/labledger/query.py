@@ -121,6 +121,7 @@ class RunView:
         self.pid: int | None = self._row["pid"]
         self.error: str | None = self._row["error"]
         self.source: dict[str, Any] = json.loads(self._row["source"] or "{}")
+        self.environment: dict[str, Any] = json.loads(self._row.get("environment") or "{}")
 
     def __repr__(self) -> str:
         return f"<RunView {self.experiment}/{self.name} {self.id[:12]} {self.status}>"
@@ -149,9 +150,7 @@ class RunView:
 
     @cached_property
     def notes(self) -> list[dict[str, Any]]:
-        rows = self.store.query(
-            "SELECT created_at, text FROM notes WHERE run_id = ? ORDER BY id", (self.id,)
-        )
+        rows = self.store.query("SELECT created_at, text FROM notes WHERE run_id = ? ORDER BY id", (self.id,))
         return [dict(r) for r in rows]
 
     @cached_property
@@ -186,8 +185,12 @@ class RunView:
         parts = [decode_chunk(r["data"]) for r in rows]
         if not parts:
             empty = np.array([], dtype=np.int64)
-            return {"step": empty, "epoch": empty, "timestamp": empty.astype(float),
-                    "value": empty.astype(float)}
+            return {
+                "step": empty,
+                "epoch": empty,
+                "timestamp": empty.astype(float),
+                "value": empty.astype(float),
+            }
         if len(parts) == 1:
             return parts[0]
         return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
@@ -208,11 +211,45 @@ class RunView:
             frames.append(f)
         if not frames:
             return pd.DataFrame(
-                {"key": pd.Series(dtype=object), "step": pd.Series(dtype="int64"),
-                 "epoch": pd.Series(dtype="Int64"), "timestamp": pd.Series(dtype="float64"),
-                 "value": pd.Series(dtype="float64")}
+                {
+                    "key": pd.Series(dtype=object),
+                    "step": pd.Series(dtype="int64"),
+                    "epoch": pd.Series(dtype="Int64"),
+                    "timestamp": pd.Series(dtype="float64"),
+                    "value": pd.Series(dtype="float64"),
+                }
             )
         return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def folds(self) -> pd.DataFrame:
+        """Per-fold results: columns ``key``, ``split``, ``fold``, ``value`` (NaN for a failed fold)."""
+        import pandas as pd
+
+        rows = self.store.query(
+            "SELECT key, split, fold, value FROM folds WHERE run_id = ? ORDER BY key, split, fold",
+            (self.id,),
+        )
+        return pd.DataFrame(
+            {
+                "key": pd.Series([r["key"] for r in rows], dtype=object),
+                "split": pd.Series([r["split"] for r in rows], dtype=object),
+                "fold": pd.Series([r["fold"] for r in rows], dtype="int64"),
+                "value": pd.Series([_nan(r["value"]) for r in rows], dtype="float64"),
+            }
+        )
+
+    @cached_property
+    def fold_stats(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """``(key, split)`` -> ``n``, ``mean``, ``std``, ``min``, ``max`` of the logged folds."""
+        rows = self.store.query(
+            "SELECT key, split, n, mean, std, min, max FROM fold_stats WHERE run_id = ? ORDER BY key, split",
+            (self.id,),
+        )
+        return {
+            (r["key"], r["split"]): {"n": r["n"], **{c: _nan(r[c]) for c in ("mean", "std", "min", "max")}}
+            for r in rows
+        }
 
     @cached_property
     def artifacts(self) -> list[ArtifactView]:
@@ -223,9 +260,14 @@ class RunView:
         )
         return [
             ArtifactView(
-                name=r["name"], kind=r["kind"], sha256=r["sha256"], size=r["size"],
-                media_type=r["media_type"], metadata=json.loads(r["metadata"]),
-                created_at=r["created_at"], store=self.store,
+                name=r["name"],
+                kind=r["kind"],
+                sha256=r["sha256"],
+                size=r["size"],
+                media_type=r["media_type"],
+                metadata=json.loads(r["metadata"]),
+                created_at=r["created_at"],
+                store=self.store,
             )
             for r in rows
         ]
@@ -253,21 +295,45 @@ class RunView:
     def to_dict(self) -> dict[str, Any]:
         """Everything about the run as JSON-compatible data (children as ids)."""
         return {
-            "id": self.id, "name": self.name, "experiment": self.experiment,
-            "status": self.status, "kind": self.kind, "parent_id": self.parent_id,
-            "start_time": self.start_time, "end_time": self.end_time,
-            "duration": self.duration, "author": self.author, "hypothesis": self.hypothesis,
-            "host": self.host, "pid": self.pid, "source": self.source, "error": self.error,
-            "params": self.params, "tags": self.tags, "summary": self.summary,
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": self.status,
+            "kind": self.kind,
+            "parent_id": self.parent_id,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "duration": self.duration,
+            "author": self.author,
+            "hypothesis": self.hypothesis,
+            "host": self.host,
+            "pid": self.pid,
+            "source": self.source,
+            "environment": self.environment,
+            "error": self.error,
+            "params": self.params,
+            "tags": self.tags,
+            "summary": self.summary,
             "notes": self.notes,
             "artifacts": [
-                {"name": a.name, "kind": a.kind, "sha256": a.sha256, "size": a.size,
-                 "media_type": a.media_type, "metadata": a.metadata, "path": str(a.store.blobs.path_for(a.sha256))}
+                {
+                    "name": a.name,
+                    "kind": a.kind,
+                    "sha256": a.sha256,
+                    "size": a.size,
+                    "media_type": a.media_type,
+                    "metadata": a.metadata,
+                    "path": str(a.store.blobs.path_for(a.sha256)),
+                }
                 for a in self.artifacts
             ],
             "datasets": self.datasets,
             "children": [c.id for c in self.children],
         }
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _history_frame(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -276,14 +342,11 @@ def _history_frame(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
     epoch = pd.array(arrays["epoch"], dtype="Int64")
     epoch[arrays["epoch"] == NO_EPOCH] = pd.NA
     return pd.DataFrame(
-        {"step": arrays["step"], "epoch": epoch, "timestamp": arrays["timestamp"],
-         "value": arrays["value"]}
+        {"step": arrays["step"], "epoch": epoch, "timestamp": arrays["timestamp"], "value": arrays["value"]}
     )
 
 
-_RUN_SELECT = (
-    "SELECT r.*, e.name AS experiment FROM runs r JOIN experiments e ON e.id = r.experiment_id"
-)
+_RUN_SELECT = "SELECT r.*, e.name AS experiment FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 
 
 def resolve_run(ref: str, store: str | os.PathLike[str] | Store | None = None) -> RunView:
@@ -354,18 +417,27 @@ def run_rows(
     scope = "SELECT r.id FROM runs r JOIN experiments e ON e.id = r.experiment_id" + (
         " WHERE " + " AND ".join(where) if where else ""
     )
-    for key, value, run_id in st.query(f"SELECT key, value, run_id FROM params WHERE run_id IN ({scope})", args):
+    for key, value, run_id in st.query(
+        f"SELECT key, value, run_id FROM params WHERE run_id IN ({scope})", args
+    ):
         if run_id in by_id:
             by_id[run_id]["params"][key] = json.loads(value)
     for s in st.query(
-        "SELECT run_id, key, count, last, min, max, last_step FROM metric_summary "
-        f"WHERE run_id IN ({scope})", args
+        f"SELECT run_id, key, count, last, min, max, last_step FROM metric_summary WHERE run_id IN ({scope})",
+        args,
     ):
         if s["run_id"] in by_id:
-            by_id[s["run_id"]]["metrics"][s["key"]] = (
-                float("nan") if s["last"] is None else s["last"]
-            )
-    for key, value, run_id in st.query(f"SELECT key, value, run_id FROM tags WHERE run_id IN ({scope})", args):
+            by_id[s["run_id"]]["metrics"][s["key"]] = float("nan") if s["last"] is None else s["last"]
+    for f in st.query(
+        f"SELECT run_id, key, split, n, mean, std FROM fold_stats WHERE run_id IN ({scope})", args
+    ):
+        if f["run_id"] in by_id:
+            folds = by_id[f["run_id"]].setdefault("folds", {})
+            name = f["key"] if f["split"] == "test" else f"{f['split']}/{f['key']}"
+            folds[name] = {"mean": _nan(f["mean"]), "std": _nan(f["std"]), "n": f["n"]}
+    for key, value, run_id in st.query(
+        f"SELECT key, value, run_id FROM tags WHERE run_id IN ({scope})", args
+    ):
         if run_id in by_id:
             by_id[run_id]["tags"][key] = value
     return rows
@@ -381,24 +453,41 @@ def runs(
 
     Columns: ``id``, ``experiment``, ``name``, ``status``, ``parent_id``,
     ``start_time``, ``end_time``, ``duration``, ``author``, ``hypothesis``, then
-    ``params.<key>``, ``metrics.<key>`` (last value) and ``tags.<key>``.
+    ``params.<key>``, ``metrics.<key>`` (last value), ``folds.<key>.mean`` /
+    ``folds.<key>.std`` (cross-validation folds; ``<split>/<key>`` for splits other
+    than ``test``) and ``tags.<key>``.
 
     >>> import labledger as ll
     >>> ll.runs("digits-svm").sort_values("metrics.val/acc")  # doctest: +SKIP
     """
     import pandas as pd
 
-    base_cols = ["id", "experiment", "name", "status", "parent_id", "start_time", "end_time",
-                 "duration", "author", "hypothesis"]
+    base_cols = [
+        "id",
+        "experiment",
+        "name",
+        "status",
+        "parent_id",
+        "start_time",
+        "end_time",
+        "duration",
+        "author",
+        "hypothesis",
+    ]
     rows = run_rows(experiment, store, include_children, limit)
     records = []
     now = time.time()
     for r in rows:
         rec = {c: r.get(c) for c in base_cols}
         rec["duration"] = (r["end_time"] or now) - r["start_time"]
-        for prefix in ("params", "metrics", "tags"):
+        for prefix in ("params", "metrics"):
             for k, v in r[prefix].items():
                 rec[f"{prefix}.{k}"] = v
+        for k, stats in r.get("folds", {}).items():
+            rec[f"folds.{k}.mean"] = stats["mean"]
+            rec[f"folds.{k}.std"] = stats["std"]
+        for k, v in r["tags"].items():
+            rec[f"tags.{k}"] = v
         records.append(rec)
     df = pd.DataFrame.from_records(records, columns=None if records else base_cols)
     for col in ("start_time", "end_time"):

@@ -19,6 +19,7 @@ from labledger import _lifecycle, _validate, plugins
 from labledger._ids import new_run_id, new_run_name
 from labledger.errors import (
     ArtifactConflictError,
+    FoldsConflictError,
     InvalidKeyError,
     InvalidValueError,
     LabledgerError,
@@ -97,6 +98,7 @@ class Run:
             "cwd": os.getcwd(),
             "executable": sys.executable,
         }
+        self.environment: dict[str, Any] = {}
         self.plugin_errors: list[LabledgerError] = []
         self._state = _OPEN
         self._lock = threading.Lock()
@@ -107,6 +109,7 @@ class Run:
         self._next_step: dict[str, int] = {}
         self._metric_keys: set[str] = set()
         self._params: dict[str, str] = {}
+        self._folds: dict[tuple[str, str], list[float]] = {}
         self._background_reported = False
 
     def __repr__(self) -> str:
@@ -172,9 +175,7 @@ class Run:
 
     # -- metrics (hot path) ----------------------------------------------
 
-    def log_metric(
-        self, key: str, value: Any, step: int | None = None, epoch: int | None = None
-    ) -> None:
+    def log_metric(self, key: str, value: Any, step: int | None = None, epoch: int | None = None) -> None:
         """Log one metric point; it is buffered and written in the background.
 
         ``step`` defaults to one more than this key's previous step (0 first).
@@ -277,6 +278,37 @@ class Run:
         if self._state is not _DETACHED:
             self._deliver()
 
+    # -- cross-validation folds ------------------------------------------
+
+    def log_folds(self, key: str, values: Any, split: str = "test") -> dict[str, float | None]:
+        """Log one cross-validated metric's per-fold values; returns mean, std, min and max.
+
+        ``std`` is the population standard deviation (ddof=0), as scikit-learn's
+        ``cv_results_`` reports it. NaN (a failed fold) is kept and makes the
+        statistics NaN. Fold results are immutable like params.
+
+        >>> run.log_folds("accuracy", [0.91, 0.93, 0.92, 0.90, 0.94], split="test")  # doctest: +SKIP
+        {'mean': 0.92, 'std': 0.0141..., 'min': 0.9, 'max': 0.94}
+        """
+        self._check_open("log folds")
+        _validate.check_key(key, "fold key")
+        _validate.check_key(split, "fold split")
+        if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__iter__"):
+            raise InvalidValueError(key, values, "folds are a sequence of numbers, one per fold")
+        vals = [_validate.metric_value(f"{key}[{i}]", v) for i, v in enumerate(values)]
+        if not vals:
+            raise InvalidValueError(key, values, "give at least one fold value")
+        with self._lock:
+            old = self._folds.get((key, split))
+            if old is not None:
+                if _same_floats(old, vals):
+                    return _fold_stats(vals)
+                raise FoldsConflictError(self.id, key, split, old, vals)
+            self._folds[(key, split)] = vals
+        stats = _fold_stats(vals)
+        self._notify("labledger_folds_logged", key=key, split=split, values=vals, stats=stats)
+        return stats
+
     # -- tags and notes --------------------------------------------------
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
@@ -345,8 +377,15 @@ class Run:
         else:
             media_type = mimetypes.guess_type(art_name)[0] or "application/octet-stream"
         record = ArtifactRecord(
-            name=art_name, kind=kind, sha256=sha, size=size, media_type=media_type,
-            metadata=meta, local_path=str(local), created_at=_now(), files=files,
+            name=art_name,
+            kind=kind,
+            sha256=sha,
+            size=size,
+            media_type=media_type,
+            metadata=meta,
+            local_path=str(local),
+            created_at=_now(),
+            files=files,
         )
         if existing is None:
             self._notify("labledger_artifact_logged", artifact=record)
@@ -377,7 +416,8 @@ class Run:
             result = plugins.call_first("labledger_fingerprint_dataset", data=data)
             if not isinstance(result, Fingerprint):
                 raise InvalidValueError(
-                    name, data,
+                    name,
+                    data,
                     f"no plugin can fingerprint a {type(data).__module__}.{type(data).__qualname__}; "
                     "pass fingerprint= or register a labledger_fingerprint_dataset hook",
                 )
@@ -387,9 +427,7 @@ class Run:
         if not isinstance(fingerprint, str) or not fingerprint:
             raise InvalidValueError(name, fingerprint, "a fingerprint is a non-empty str")
         info.update(_validate.json_value("summary", summary))
-        record = DatasetRecord(
-            name=name, role=role, fingerprint=fingerprint, summary=info, created_at=_now()
-        )
+        record = DatasetRecord(name=name, role=role, fingerprint=fingerprint, summary=info, created_at=_now())
         self._notify("labledger_dataset_logged", dataset=record)
         return fingerprint
 
@@ -454,6 +492,22 @@ class Run:
             print(f"labledger: background writer failed for run {self.id}: {error!r}", file=sys.stderr)
 
 
+def _same_floats(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(x == y or (x != x and y != y) for x, y in zip(a, b, strict=True))
+
+
+def _fold_stats(vals: list[float]) -> dict[str, float | None]:
+    import math
+
+    n = len(vals)
+    if any(v != v for v in vals):
+        nan = math.nan
+        return {"mean": nan, "std": nan, "min": nan, "max": nan}
+    mean = math.fsum(vals) / n
+    var = math.fsum((v - mean) ** 2 for v in vals) / n
+    return {"mean": mean, "std": math.sqrt(var), "min": min(vals), "max": max(vals)}
+
+
 def _loads(text: str) -> Any:
     import json
 
@@ -466,6 +520,23 @@ def _artifact_name(name: Any) -> str:
     if p.is_absolute() or ".." in p.parts:
         raise InvalidKeyError(name, "must be a relative name without '..' parts", "artifact name")
     return str(name)
+
+
+def _environment() -> dict[str, Any]:
+    """The interpreter and platform, plus what plugins add under their own names."""
+    import platform
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": sys.platform,
+    }
+    for plugin_name, fields in plugins.call_each("labledger_collect_environment").items():
+        try:
+            env[plugin_name] = _validate.json_value(plugin_name, fields)
+        except InvalidValueError as e:
+            plugins.report_error(plugin_name, "labledger_collect_environment", e)
+    return env
 
 
 def _author() -> str | None:
@@ -509,9 +580,7 @@ def start_run(
     >>> with ll.start_run("digits-svm", hypothesis="RBF beats linear") as run:  # doctest: +SKIP
     ...     run.log_params({"C": 1.0, "kernel": "rbf"})
     """
-    exp = _validate.check_experiment_name(
-        experiment or os.environ.get("LABLEDGER_EXPERIMENT") or "default"
-    )
+    exp = _validate.check_experiment_name(experiment or os.environ.get("LABLEDGER_EXPERIMENT") or "default")
     if kind not in ("offline", "online"):
         raise InvalidValueError("kind", kind, "choose offline or online")
     parent_id: str | None = None
@@ -532,14 +601,31 @@ def start_run(
         _validate.check_key(name, "run name")
     exp_id = st.ensure_experiment(exp)
     run = Run(
-        store=st, experiment=exp, experiment_id=exp_id, name=name or new_run_name(),
-        parent_id=parent_id, hypothesis=hypothesis, kind=kind,
+        store=st,
+        experiment=exp,
+        experiment_id=exp_id,
+        name=name or new_run_name(),
+        parent_id=parent_id,
+        hypothesis=hypothesis,
+        kind=kind,
     )
-    run.name = st.insert_run({
-        "id": run.id, "experiment_id": exp_id, "name": run.name, "parent_id": parent_id,
-        "kind": kind, "start_time": run.start_time, "author": run.author,
-        "hypothesis": hypothesis, "host": run.host, "pid": run.pid, "source": dumps(run.source),
-    })
+    run.environment = _environment()
+    run.name = st.insert_run(
+        {
+            "id": run.id,
+            "experiment_id": exp_id,
+            "name": run.name,
+            "parent_id": parent_id,
+            "kind": kind,
+            "start_time": run.start_time,
+            "author": run.author,
+            "hypothesis": hypothesis,
+            "host": run.host,
+            "pid": run.pid,
+            "source": dumps(run.source),
+            "environment": dumps(run.environment),
+        }
+    )
     _lifecycle.add(run)
     run._notify("labledger_run_started")
     if tags:

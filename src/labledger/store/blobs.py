@@ -86,7 +86,7 @@ class BlobStore:
     def read_manifest(self, sha256: str) -> list[tuple[str, str, int]]:
         """The files of a directory blob."""
         data = json.loads(self.path_for(sha256).read_bytes())
-        return [tuple(f) for f in data["files"]]  # type: ignore[misc]
+        return [(str(rel), str(sha), int(size)) for rel, sha, size in data["files"]]
 
     def materialize_directory(self, sha256: str, dest: Path) -> Path:
         """Recreate a stored directory at ``dest`` (files copied, not linked)."""

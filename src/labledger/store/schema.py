@@ -35,6 +35,8 @@ WHEN (SELECT status FROM runs WHERE id = NEW.run_id) NOT IN ('running', 'crashed
 BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
 """
 
+_GUARDED = ("params", "notes", "metric_chunks", "artifacts", "datasets", "folds")
+
 V1 = f"""
 CREATE TABLE experiments (
     id INTEGER PRIMARY KEY,
@@ -57,6 +59,7 @@ CREATE TABLE runs (
     host TEXT,
     pid INTEGER,
     source TEXT,
+    environment TEXT,
     error TEXT,
     UNIQUE (experiment_id, name)
 );
@@ -145,7 +148,26 @@ CREATE TABLE datasets (
     created_at REAL NOT NULL,
     PRIMARY KEY (run_id, name, role)
 ) WITHOUT ROWID;
-{"".join(_OPEN_GUARD.format(table=t) for t in ("params", "notes", "metric_chunks", "artifacts", "datasets"))}
+CREATE TABLE folds (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    split TEXT NOT NULL,
+    fold INTEGER NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, key, split, fold)
+) WITHOUT ROWID;
+CREATE TABLE fold_stats (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    split TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    mean REAL,
+    std REAL,
+    min REAL,
+    max REAL,
+    PRIMARY KEY (run_id, key, split)
+) WITHOUT ROWID;
+{"".join(_OPEN_GUARD.format(table=t) for t in _GUARDED)}
 """
 
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).

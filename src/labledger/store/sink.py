@@ -27,6 +27,13 @@ def labledger_metrics_logged(run: Run, batch: MetricBatch) -> None:
 
 
 @hookimpl(tryfirst=True)
+def labledger_folds_logged(
+    run: Run, key: str, split: str, values: list[float], stats: dict[str, float | None]
+) -> None:
+    run.store.insert_folds(run.id, key, split, values, stats)
+
+
+@hookimpl(tryfirst=True)
 def labledger_tags_set(run: Run, tags: dict[str, str]) -> None:
     import time
 

@@ -5,6 +5,8 @@ Layout of a store folder::
     <store>/labledger.db        runs, params, metrics (chunked), tags, ...
     <store>/artifacts/ab/cdef…  artifact bytes by SHA-256
 
+The logging path speaks to SQLite through the standard ``sqlite3`` module
+(sqlite-utils, offered by :meth:`Store.db` for inspection, imports pandas).
 Every write is one ``BEGIN IMMEDIATE`` transaction, retried while another
 process holds the write lock, so a batch is either all there or not at all.
 Connections are per thread and per process (a forked child opens its own).
@@ -98,7 +100,9 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            self.db_path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
             check_same_thread=False,
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -107,7 +111,13 @@ class Store:
         return conn
 
     def db(self) -> sqlite_utils.Database:
-        """This thread's connection wrapped as a ``sqlite_utils.Database``."""
+        """This thread's connection as a ``sqlite_utils.Database``, for ad-hoc inspection.
+
+        labledger's own writes use the ``sqlite3`` module directly: importing
+        sqlite-utils also imports pandas and NumPy, which the logging path avoids.
+
+        >>> store.db().table_names()  # doctest: +SKIP
+        """
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn)
@@ -145,15 +155,15 @@ class Store:
     def _wrap(self, e: sqlite3.Error) -> StoreError:
         msg = str(e)
         if "disk" in msg or "full" in msg or "readonly" in msg or "read-only" in msg:
-            return StoreError(str(self.db_path), f"cannot be written ({msg}); check free space and permissions")
+            return StoreError(
+                str(self.db_path), f"cannot be written ({msg}); check free space and permissions"
+            )
         return StoreError(str(self.db_path), msg)
 
     def _migrate(self) -> None:
         conn = self.conn
-        import sqlite_utils
-
-        db = sqlite_utils.Database(conn)
-        db.enable_wal()
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
         version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise StoreVersionError(str(self.db_path), version, SCHEMA_VERSION)
@@ -210,9 +220,9 @@ class Store:
                 with self.write() as conn:
                     conn.execute(
                         "INSERT INTO runs (id, experiment_id, name, parent_id, status, kind, start_time, "
-                        "heartbeat, author, hypothesis, host, pid, source) VALUES "
+                        "heartbeat, author, hypothesis, host, pid, source, environment) VALUES "
                         "(:id, :experiment_id, :name, :parent_id, 'running', :kind, :start_time, "
-                        ":start_time, :author, :hypothesis, :host, :pid, :source)",
+                        ":start_time, :author, :hypothesis, :host, :pid, :source, :environment)",
                         {**row, "name": name},
                     )
                 return name
@@ -223,11 +233,10 @@ class Store:
 
     def insert_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Record params; keys already present are left as they are (they are immutable)."""
-        with self.write():
-            self.db()["params"].insert_all(
-                ({"run_id": run_id, "key": k, "value": dumps(v)} for k, v in params.items()),
-                ignore=True,
-                batch_size=500,
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+                [(run_id, k, dumps(v)) for k, v in params.items()],
             )
 
     def set_tags(self, run_id: str, tags: dict[str, str], when: float) -> None:
@@ -273,11 +282,19 @@ class Store:
             chunk = encode_chunk(s.steps[:n], s.epochs[:n], s.timestamps[:n], values)
             finite = [v for v in values if v == v]
             last = values[-1]
-            summaries.append((
-                batch.run_id, key, n, n - len(finite),
-                None if math.isnan(last) else last, s.steps[n - 1], s.timestamps[n - 1],
-                min(finite) if finite else None, max(finite) if finite else None,
-            ))
+            summaries.append(
+                (
+                    batch.run_id,
+                    key,
+                    n,
+                    n - len(finite),
+                    None if math.isnan(last) else last,
+                    s.steps[n - 1],
+                    s.timestamps[n - 1],
+                    min(finite) if finite else None,
+                    max(finite) if finite else None,
+                )
+            )
             chunks.append((key, n, chunk))
         if not chunks:
             return
@@ -298,9 +315,7 @@ class Store:
                 "ELSE max(max, excluded.max) END",
                 summaries,
             )
-            conn.execute(
-                "UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), batch.run_id)
-            )
+            conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), batch.run_id))
 
     def heartbeat(self, run_id: str) -> None:
         """Mark a run alive (a crashed-looking run whose process still writes is revived)."""
@@ -328,8 +343,16 @@ class Store:
             conn.execute(
                 "INSERT OR IGNORE INTO artifacts (run_id, name, kind, sha256, size, media_type, "
                 "metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, art.name, art.kind, art.sha256, art.size, art.media_type,
-                 dumps(art.metadata), art.created_at),
+                (
+                    run_id,
+                    art.name,
+                    art.kind,
+                    art.sha256,
+                    art.size,
+                    art.media_type,
+                    dumps(art.metadata),
+                    art.created_at,
+                ),
             )
 
     def insert_dataset(self, run_id: str, ds: DatasetRecord) -> None:
@@ -338,6 +361,21 @@ class Store:
                 "INSERT OR REPLACE INTO datasets (run_id, name, role, fingerprint, summary, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (run_id, ds.name, ds.role, ds.fingerprint, dumps(ds.summary), ds.created_at),
+            )
+
+    def insert_folds(
+        self, run_id: str, key: str, split: str, values: list[float], stats: dict[str, float | None]
+    ) -> None:
+        """Record per-fold values (NaN stored as NULL) and their statistics."""
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO folds (run_id, key, split, fold, value) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, key, split, i, None if v != v else v) for i, v in enumerate(values)],
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO fold_stats (run_id, key, split, n, mean, std, min, max) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, key, split, len(values), stats["mean"], stats["std"], stats["min"], stats["max"]),
             )
 
     def end_run(self, run_id: str, status: str, end_time: float, error: str | None) -> None:
@@ -361,9 +399,13 @@ class Store:
         host = socket.gethostname()
         rows = self.query("SELECT id, host, pid, heartbeat FROM runs WHERE status = 'running'")
         dead = [
-            r["id"] for r in rows
-            if (not _pid_alive(int(r["pid"] or 0)) if r["host"] == host
-                else r["heartbeat"] < now - stale_after)
+            r["id"]
+            for r in rows
+            if (
+                not _pid_alive(int(r["pid"] or 0))
+                if r["host"] == host
+                else r["heartbeat"] < now - stale_after
+            )
         ]
         if dead:
             with self.write() as conn:

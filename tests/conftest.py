@@ -1,0 +1,63 @@
+"""Shared fixtures: a fresh store in a temp dir and a fresh plugin manager per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import labledger as ll
+from labledger import _lifecycle, plugins
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own default store and the default plugins only."""
+    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("LABLEDGER_EXPERIMENT", raising=False)
+    monkeypatch.delenv("LABLEDGER_DISABLE_PLUGINS", raising=False)
+    plugins.reset()
+    yield
+    for run in _lifecycle.open_runs():
+        run.end("finished")
+    plugins.reset()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def run_script(tmp_path: Path, store_path: Path):
+    """Run a Python snippet in a real subprocess against the test's store.
+
+    Returns a function ``(code, env=None, timeout=60) -> subprocess.CompletedProcess``.
+    """
+
+    def _run(
+        code: str, env: dict[str, str] | None = None, timeout: float = 60, **popen: object
+    ) -> subprocess.CompletedProcess[str]:
+        script = tmp_path / f"script_{abs(hash(code))}.py"
+        script.write_text(textwrap.dedent(code))
+        full_env = {**os.environ, "LABLEDGER_STORE": str(store_path), **(env or {})}
+        return subprocess.run(
+            [sys.executable, str(script)],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **popen,
+        )
+
+    return _run
+
+
+@pytest.fixture
+def run() -> ll.Run:
+    """An open run in the test's store (ended by the isolation fixture if the test does not)."""
+    return ll.start_run("tests")

@@ -1,0 +1,255 @@
+"""The hook system: every hook is called with what its docstring promises; plugins are isolated."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import labledger as ll
+from labledger import hookspecs, plugins
+from labledger.plugins import PluginWarning
+from labledger.records import Fingerprint
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("labledger_"))
+
+
+class Recorder:
+    """A plugin that records every event it sees."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+
+    def _rec(self, name, **kw):
+        self.calls.append((name, kw))
+
+    @ll.hookimpl
+    def labledger_run_started(self, run):
+        self._rec("run_started", run=run)
+
+    @ll.hookimpl
+    def labledger_run_ended(self, run, status, error):
+        self._rec("run_ended", run=run, status=status, error=error)
+
+    @ll.hookimpl
+    def labledger_params_logged(self, run, params):
+        self._rec("params_logged", params=dict(params))
+
+    @ll.hookimpl
+    def labledger_metrics_logged(self, run, batch):
+        self._rec("metrics_logged", points=list(batch.points()), seq=batch.seq)
+
+    @ll.hookimpl
+    def labledger_folds_logged(self, run, key, split, values, stats):
+        self._rec("folds_logged", key=key, split=split, values=values, stats=stats)
+
+    @ll.hookimpl
+    def labledger_tags_set(self, run, tags):
+        self._rec("tags_set", tags=dict(tags))
+
+    @ll.hookimpl
+    def labledger_note_added(self, run, text, timestamp):
+        self._rec("note_added", text=text)
+
+    @ll.hookimpl
+    def labledger_artifact_logged(self, run, artifact):
+        self._rec("artifact_logged", artifact=artifact)
+
+    @ll.hookimpl
+    def labledger_dataset_logged(self, run, dataset):
+        self._rec("dataset_logged", dataset=dataset)
+
+    def named(self, name):
+        return [kw for n, kw in self.calls if n == name]
+
+
+@pytest.fixture
+def recorder():
+    rec = Recorder()
+    plugins.register(rec, name="recorder")
+    return rec
+
+
+def test_every_hook_has_a_test():
+    tested = {n.removeprefix("test_hook_") for n in globals() if n.startswith("test_hook_")}
+    assert set(HOOKS) <= tested, set(HOOKS) - tested
+
+
+def test_every_hook_is_documented_in_the_readme_with_its_signature():
+    text = README.read_text()
+    for name in HOOKS:
+        args = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"{name}({args})" in text, f"README lacks {name}({args})"
+        assert getattr(hookspecs, name).__doc__.strip(), name
+
+
+def test_hook_labledger_run_started(recorder):
+    run = ll.start_run("hooks", name="first")
+    (call,) = recorder.named("run_started")
+    assert call["run"] is run and run.name == "first"
+    assert recorder.calls[0][0] == "run_started"
+
+
+def test_hook_labledger_run_ended(recorder):
+    with pytest.raises(ZeroDivisionError), ll.start_run("hooks") as run:
+        run.log_metric("m", 1.0)
+        1 / 0  # noqa: B018
+    (call,) = recorder.named("run_ended")
+    assert call["status"] == "failed" and "ZeroDivisionError" in call["error"]
+    # every buffered point was delivered before the end
+    names = [n for n, _ in recorder.calls]
+    assert names.index("metrics_logged") < names.index("run_ended")
+
+
+def test_hook_labledger_params_logged(recorder, run):
+    run.log_params({"a": 1, "nested": {"b": 2}})
+    run.log_params({"a": 1, "c": 3})
+    assert recorder.named("params_logged") == [{"params": {"a": 1, "nested/b": 2}}, {"params": {"c": 3}}]
+
+
+def test_hook_labledger_metrics_logged(recorder, run):
+    run.log_metrics({"a": 1.0, "b": math.inf}, step=3, epoch=1)
+    run.log_metric("a", 2.0)
+    run.flush()
+    run.log_metric("a", 3.0)
+    run.end()
+    batches = recorder.named("metrics_logged")
+    assert [b["seq"] for b in batches] == [0, 1]
+    points = [p[:3] + p[4:] for b in batches for p in b["points"]]
+    assert points == [("a", 3, 1, 1.0), ("a", 4, None, 2.0), ("b", 3, 1, math.inf), ("a", 5, None, 3.0)]
+
+
+def test_hook_labledger_folds_logged(recorder, run):
+    run.log_folds("acc", [0.5, 0.7], split="test")
+    (call,) = recorder.named("folds_logged")
+    assert call["key"] == "acc" and call["values"] == [0.5, 0.7]
+    assert call["stats"]["mean"] == pytest.approx(0.6)
+
+
+def test_hook_labledger_tags_set(recorder, run):
+    run.set_tags({"team": "vision"})
+    assert recorder.named("tags_set") == [{"tags": {"team": "vision"}}]
+
+
+def test_hook_labledger_note_added(recorder, run):
+    run.note("looks good")
+    assert recorder.named("note_added") == [{"text": "looks good"}]
+
+
+def test_hook_labledger_artifact_logged(recorder, run, tmp_path):
+    f = tmp_path / "plot.png"
+    f.write_bytes(b"\x89PNG fake")
+    run.log_artifact(f, kind="plot")
+    (call,) = recorder.named("artifact_logged")
+    art = call["artifact"]
+    assert art.name == "plot.png" and art.kind == "plot" and art.media_type == "image/png"
+    assert Path(art.local_path).read_bytes() == b"\x89PNG fake"
+
+
+def test_hook_labledger_dataset_logged(recorder, run):
+    run.log_dataset("digits", fingerprint="ff00", role="test", rows=3)
+    (call,) = recorder.named("dataset_logged")
+    assert call["dataset"].fingerprint == "ff00" and call["dataset"].summary == {"rows": 3}
+
+
+def test_hook_labledger_fingerprint_dataset(run):
+    class BytesFingerprinter:
+        @ll.hookimpl
+        def labledger_fingerprint_dataset(self, data):
+            if isinstance(data, bytes):
+                import hashlib
+
+                return Fingerprint(hashlib.sha256(data).hexdigest(), {"bytes": len(data)})
+            return None
+
+    class Declines:
+        @ll.hookimpl
+        def labledger_fingerprint_dataset(self, data):
+            return None
+
+    plugins.register(BytesFingerprinter(), name="bytes-fp")
+    plugins.register(Declines(), name="declines")
+    fp = run.log_dataset("raw", data=b"abc")
+    assert fp == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    run.end()
+    (ds,) = ll.get_run(run.id).datasets
+    assert ds["fingerprint"] == fp and ds["summary"] == {"bytes": 3}
+
+
+def test_hook_labledger_collect_environment():
+    class Gpu:
+        @ll.hookimpl
+        def labledger_collect_environment(self):
+            return {"accelerator": "none"}
+
+    plugins.register(Gpu(), name="gpu-info")
+    with ll.start_run("hooks") as run:
+        pass
+    env = ll.get_run(run.id).environment
+    assert env["gpu-info"] == {"accelerator": "none"} and env["python"]
+
+
+def test_a_raising_plugin_loses_nothing_and_is_reported_once(run, tmp_path):
+    class Broken:
+        @ll.hookimpl
+        def labledger_metrics_logged(self, run, batch):
+            raise RuntimeError("sink is down")
+
+        @ll.hookimpl
+        def labledger_params_logged(self, run, params):
+            raise RuntimeError("params sink is down")
+
+    recorder = Recorder()
+    plugins.register(Broken(), name="broken-sink")
+    plugins.register(recorder, name="after-broken")
+    with pytest.warns(PluginWarning, match="broken-sink.*labledger_params_logged"):
+        run.log_params({"a": 1})
+    with pytest.warns(PluginWarning) as caught:
+        for i in range(3):
+            run.log_metric("m", float(i))
+            run.flush()
+    assert len(caught) == 1 and "'broken-sink'" in str(caught[0].message)
+    assert "labledger_metrics_logged" in str(caught[0].message)
+    run.end()
+    view = ll.get_run(run.id)
+    assert view.status == "finished" and view.params == {"a": 1}
+    assert view.metric("m")["value"].tolist() == [0.0, 1.0, 2.0]
+    assert len(recorder.named("metrics_logged")) == 3  # the other plugins still ran
+    assert {e.plugin for e in run.plugin_errors} == {"broken-sink"}
+
+
+def test_plugins_can_be_disabled_by_name(monkeypatch, recorder):
+    monkeypatch.setenv("LABLEDGER_DISABLE_PLUGINS", "recorder")
+    plugins.get_plugin_manager(fresh=True)
+    with pytest.raises(ValueError, match="blocked"):
+        plugins.register(Recorder(), name="recorder")
+    names = [p["name"] for p in plugins.list_plugins()]
+    assert "labledger.store.sink" in names and "recorder" not in names
+
+
+def test_trace_prints_every_hook_call(monkeypatch, capsys):
+    monkeypatch.setenv("LABLEDGER_TRACE_PLUGINS", "1")
+    with ll.start_run("hooks") as run:
+        run.log_param("a", 1)
+    err = capsys.readouterr().err
+    assert "labledger_params_logged -> labledger.store.sink" in err
+    assert "labledger_run_ended -> labledger.store.sink" in err
+
+
+def test_the_store_is_a_builtin_plugin_registered_like_any_other():
+    listed = {p["name"]: p["hooks"] for p in plugins.list_plugins()}
+    assert "labledger_metrics_logged" in listed["labledger.store.sink"]
+    assert re.match(r"labledger\.", plugins.DEFAULT_PLUGINS[0])
+
+
+def test_unregister_stops_calls(run):
+    rec = Recorder()
+    plugins.register(rec, name="temp")
+    run.note("one")
+    plugins.unregister(name="temp")
+    run.note("two")
+    assert rec.named("note_added") == [{"text": "one"}]
