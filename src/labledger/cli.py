@@ -302,5 +302,13 @@ def demo(experiment: str, store: str | None) -> None:
     run_demo(experiment=experiment, store=store or None, echo=click.echo)
 
 
+def _register_plugin_commands() -> None:
+    from labledger import plugins
+
+    plugins.notify("labledger_register_commands", cli=main)
+
+
+_register_plugin_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch
     from labledger.run import Run
 
@@ -201,4 +203,23 @@ def labledger_collect_environment() -> dict[str, Any] | None:
     under the plugin's name.
 
     :returns: a JSON-compatible dict, or ``None`` to contribute nothing.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def labledger_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``labledger`` command line.
+
+    Fires once when the CLI is loaded, after the core commands exist. Add
+    commands with ``cli.add_command(...)`` or the ``@cli.command()`` decorator;
+    keep heavy imports inside the command functions so ``labledger --help``
+    stays fast.
+
+    :param cli: the ``labledger`` :class:`click.Group`.
+    :returns: nothing (ignored).
     """

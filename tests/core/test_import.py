@@ -31,12 +31,15 @@ def test_import_labledger_loads_no_pandas_and_no_framework():
     assert json.loads(out.stdout) == []
 
 
-def test_starting_a_run_and_logging_loads_no_pandas(tmp_path):
+def test_starting_a_run_loads_no_pandas_and_the_integration_plugins_no_framework(tmp_path):
     code = (
         "import sys, json, labledger as ll\n"
         f"with ll.start_run('light', store={str(tmp_path / 's')!r}) as run:\n"
         "    run.log_params({'a': 1}); run.log_metric('m', 1.0)\n"
-        "print(json.dumps([m for m in ('pandas', 'numpy') if m in sys.modules]))"
+        "names = [p['name'] for p in ll.plugins.list_plugins()]\n"
+        f"print(json.dumps([names, [m for m in {HEAVY!r} if m in sys.modules]]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == []
+    names, heavy = json.loads(out.stdout)
+    assert {"sklearn", "xgboost", "lightning", "keras"} <= set(names)
+    assert heavy == []

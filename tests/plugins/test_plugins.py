@@ -193,6 +193,29 @@ def test_hook_labledger_collect_environment():
     assert env["gpu-info"] == {"accelerator": "none"} and env["python"]
 
 
+def test_hook_labledger_register_commands():
+    import click
+    from click.testing import CliRunner
+
+    class Hello:
+        @ll.hookimpl
+        def labledger_register_commands(self, cli):
+            @cli.command()
+            def hello():
+                """Say hello."""
+                click.echo("hello from a plugin")
+
+    plugins.register(Hello(), name="hello-cmd")
+    from labledger import cli as cli_module
+
+    cli_module._register_plugin_commands()
+    try:
+        result = CliRunner().invoke(cli_module.main, ["hello"])
+        assert result.exit_code == 0 and result.output == "hello from a plugin\n"
+    finally:
+        cli_module.main.commands.pop("hello", None)
+
+
 def test_a_raising_plugin_loses_nothing_and_is_reported_once(run, tmp_path):
     class Broken:
         @ll.hookimpl

@@ -170,6 +170,36 @@ CREATE TABLE fold_stats (
 {"".join(_OPEN_GUARD.format(table=t) for t in _GUARDED)}
 """
 
+# v2: lineage and selection. Package sets are stored once per distinct set;
+# a run's code, seeds and model type live in its lineage JSON; store-wide
+# settings (e.g. declared metric directions) in settings.
+V2 = """
+ALTER TABLE runs ADD COLUMN lineage TEXT;
+ALTER TABLE runs ADD COLUMN packages_sha TEXT;
+ALTER TABLE runs ADD COLUMN reproduction_of TEXT REFERENCES runs(id);
+CREATE TABLE package_sets (
+    sha256 TEXT PRIMARY KEY,
+    packages TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE pipelines (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    structure TEXT NOT NULL,
+    text TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE INDEX pipelines_version ON pipelines(version);
+CREATE INDEX datasets_fingerprint ON datasets(fingerprint);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+""" + _OPEN_GUARD.format(table="pipelines")
+
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
-MIGRATIONS: tuple[str, ...] = (V1,)
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 SCHEMA_VERSION = len(MIGRATIONS)
