@@ -303,8 +303,17 @@ def demo(experiment: str, store: str | None) -> None:
 
 
 def _register_plugin_commands() -> None:
-    from labledger import plugins
+    """Register the built-in command modules as plugins, then let every plugin add commands."""
+    import importlib
+    import pkgutil
 
+    from labledger import commands, plugins
+
+    pm = plugins.get_plugin_manager()
+    for info in pkgutil.iter_modules(commands.__path__):
+        name = f"labledger.commands.{info.name}"
+        if not pm.has_plugin(name) and not pm.is_blocked(name):
+            pm.register(importlib.import_module(name), name=name)
     plugins.notify("labledger_register_commands", cli=main)
 
 
