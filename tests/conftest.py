@@ -20,6 +20,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "store"))
     monkeypatch.delenv("LABLEDGER_EXPERIMENT", raising=False)
     monkeypatch.delenv("LABLEDGER_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("LABLEDGER_REPRODUCTION_OF", raising=False)
+    # tests that check lineage capture and completeness switch these back on
+    monkeypatch.setenv("LABLEDGER_CAPTURE_CODE", "0")
+    monkeypatch.setenv("LABLEDGER_COMPLETENESS", "off")
     plugins.reset()
     yield
     for run in _lifecycle.open_runs():

@@ -17,8 +17,11 @@ from typing import Any
 from labledger import errors, plugins
 from labledger.plugins import hookimpl
 from labledger.query import ArtifactView, RunView, experiments, get_run, runs
-from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch
-from labledger.run import NoActiveRunError, Run, active_run, start_run
+from labledger.fingerprint import fingerprint
+from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
+from labledger.run import NoActiveRunError, Run
+from labledger.seeds import seed_everything
+from labledger.start import active_run, start_run
 from labledger.store import Store, open_store
 from labledger.store.schema import ARTIFACT_KINDS, RUN_STATUSES
 
@@ -33,6 +36,7 @@ __all__ = [
     "Fingerprint",
     "MetricBatch",
     "NoActiveRunError",
+    "PipelineRecord",
     "Run",
     "RunView",
     "Store",
@@ -40,6 +44,7 @@ __all__ = [
     "active_run",
     "errors",
     "experiments",
+    "fingerprint",
     "get_run",
     "hookimpl",
     "log_artifact",
@@ -52,6 +57,7 @@ __all__ = [
     "open_store",
     "plugins",
     "runs",
+    "seed_everything",
     "set_tags",
     "start_run",
 ]

@@ -34,7 +34,13 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch
+    from labledger.records import (
+        ArtifactRecord,
+        DatasetRecord,
+        Fingerprint,
+        MetricBatch,
+        PipelineRecord,
+    )
     from labledger.run import Run
 
 hookspec = pluggy.HookspecMarker("labledger")
@@ -178,6 +184,34 @@ def labledger_dataset_logged(run: Run, dataset: DatasetRecord) -> None:
 # ---------------------------------------------------------------------------
 # Lineage
 # ---------------------------------------------------------------------------
+
+
+@hookspec
+def labledger_lineage_recorded(run: Run, lineage: dict[str, Any], packages: dict[str, str] | None) -> None:
+    """Part of a run's lineage was recorded.
+
+    Fires for top-level runs shortly after the start (from a background
+    thread: ``code``, ``author``, ``packages_sha256``), when seeds are set
+    (``seeds``), and at the end (``seeds.observed``). Sections merge into the
+    run's lineage (later values win, dicts merge key by key).
+
+    :param run: the run.
+    :param lineage: the sections recorded now (JSON-compatible).
+    :param packages: the full ``{distribution: version}`` set when it was captured now
+        (its digest is ``lineage["packages_sha256"]``), else ``None``.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_pipeline_logged(run: Run, pipeline: PipelineRecord) -> None:
+    """A feature pipeline was recorded with :meth:`Run.log_pipeline`.
+
+    :param run: the run.
+    :param pipeline: a :class:`labledger.records.PipelineRecord` (name, structural
+        version, structure, text).
+    :returns: nothing (ignored).
+    """
 
 
 @hookspec(firstresult=True)

@@ -58,7 +58,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "labledger"
 #: Built-in plugins, registered through the same ``register`` as third parties.
-DEFAULT_PLUGINS: tuple[str, ...] = ("labledger.store.sink",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("labledger.store.sink", "labledger.fingerprint")
 
 hookimpl = pluggy.HookimplMarker("labledger")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ArtifactRecord", "DatasetRecord", "Fingerprint", "MetricBatch", "Series"]
+__all__ = ["ArtifactRecord", "DatasetRecord", "Fingerprint", "MetricBatch", "PipelineRecord", "Series"]
 
 
 @dataclass(slots=True)
@@ -88,4 +88,15 @@ class DatasetRecord:
     role: str
     fingerprint: str | None
     summary: dict[str, Any]
+    created_at: float
+
+
+@dataclass(slots=True)
+class PipelineRecord:
+    """A feature pipeline recorded for a run: its structural version, structure and text."""
+
+    name: str
+    version: str
+    structure: dict[str, Any]
+    text: str | None
     created_at: float

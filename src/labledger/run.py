@@ -1,35 +1,35 @@
-"""``Run``: what a user logs to, and :func:`start_run`, which makes one."""
+"""``Run``: what a user logs to. Runs are made by :func:`labledger.start_run`."""
 
 from __future__ import annotations
 
+import copy
 import getpass
-import mimetypes
 import os
 import socket
 import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labledger import _lifecycle, _validate, plugins
-from labledger._ids import new_run_id, new_run_name
+from labledger._ids import new_run_id
+from labledger._run_assets import AssetsMixin
 from labledger.errors import (
-    ArtifactConflictError,
     FoldsConflictError,
-    InvalidKeyError,
     InvalidValueError,
     LabledgerError,
     ParamConflictError,
     RunFinishedError,
 )
-from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, Series
-from labledger.store import Store, open_store
-from labledger.store.schema import ARTIFACT_KINDS
+from labledger.records import MetricBatch, Series
 from labledger.store.sqlite import dumps
+
+if TYPE_CHECKING:
+    from labledger.store import Store
 
 __all__ = ["NoActiveRunError", "Run", "active_run", "start_run"]
 
@@ -53,7 +53,7 @@ class NoActiveRunError(LabledgerError):
         )
 
 
-class Run:
+class Run(AssetsMixin):
     """One execution of an experiment: params, metrics, artifacts, tags and notes.
 
     Create runs with :func:`labledger.start_run`. A run is a context manager:
@@ -110,6 +110,14 @@ class Run:
         self._metric_keys: set[str] = set()
         self._params: dict[str, str] = {}
         self._folds: dict[tuple[str, str], list[float]] = {}
+        self._assets: list[tuple[str, dict[str, Any]]] = []
+        self._datasets: list[dict[str, Any]] = []
+        self._pipelines: list[dict[str, Any]] = []
+        self._notes = 0
+        self.lineage: dict[str, Any] = {}
+        self.reproduction_of: str | None = None
+        self._capture_thread: threading.Thread | None = None
+        self._check_completeness = False
         self._background_reported = False
 
     def __repr__(self) -> str:
@@ -340,96 +348,7 @@ class Run:
         if not isinstance(text, str) or not text.strip():
             raise InvalidValueError("note", text, "a note is a non-empty str")
         self._notify("labledger_note_added", text=text, timestamp=_now())
-
-    # -- artifacts and datasets ------------------------------------------
-
-    def log_artifact(
-        self,
-        path: str | os.PathLike[str],
-        kind: str = "other",
-        name: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> ArtifactRecord:
-        """Store a file or a whole directory by content (identical content is stored once).
-
-        :param path: file or directory to copy into the store.
-        :param kind: one of ``model``, ``checkpoint``, ``plot``, ``predictions``,
-            ``feature_importance``, ``table``, ``dataset``, ``code``, ``other``.
-        :param name: unique within the run (default: the file name).
-        :param metadata: JSON-compatible details (epoch, score, ...).
-
-        >>> run.log_artifact("model.joblib", kind="model")  # doctest: +SKIP
-        """
-        self._check_open("log an artifact")
-        source = Path(path)
-        if not source.exists():
-            raise FileNotFoundError(f"cannot log artifact: {source} does not exist")
-        if kind not in ARTIFACT_KINDS:
-            raise InvalidValueError("kind", kind, f"choose one of {', '.join(ARTIFACT_KINDS)}")
-        art_name = _artifact_name(name if name is not None else source.name)
-        meta = _validate.json_value("metadata", dict(metadata or {}))
-        sha, size, local, files = self.store.put_artifact(source)
-        existing = self.store.artifact_sha(self.id, art_name)
-        if existing is not None and existing != sha:
-            raise ArtifactConflictError(self.id, art_name, existing, sha)
-        if files is not None:
-            media_type = "inode/directory"
-        else:
-            media_type = mimetypes.guess_type(art_name)[0] or "application/octet-stream"
-        record = ArtifactRecord(
-            name=art_name,
-            kind=kind,
-            sha256=sha,
-            size=size,
-            media_type=media_type,
-            metadata=meta,
-            local_path=str(local),
-            created_at=_now(),
-            files=files,
-        )
-        if existing is None:
-            self._notify("labledger_artifact_logged", artifact=record)
-        return record
-
-    def log_dataset(
-        self,
-        name: str,
-        data: Any = None,
-        *,
-        role: str = "train",
-        fingerprint: str | None = None,
-        **summary: Any,
-    ) -> str:
-        """Record a dataset the run used, by content fingerprint; returns the fingerprint.
-
-        With ``data``, the ``labledger_fingerprint_dataset`` hook computes the
-        fingerprint; with only ``fingerprint=``, that value is recorded. Extra
-        keyword arguments are stored in the dataset's summary.
-
-        >>> run.log_dataset("digits", fingerprint="9f2c…", role="train", rows=1437)  # doctest: +SKIP
-        """
-        self._check_open("log a dataset")
-        _validate.check_key(name, "dataset name")
-        _validate.check_key(role, "dataset role")
-        info: dict[str, Any] = {}
-        if data is not None and fingerprint is None:
-            result = plugins.call_first("labledger_fingerprint_dataset", data=data)
-            if not isinstance(result, Fingerprint):
-                raise InvalidValueError(
-                    name,
-                    data,
-                    f"no plugin can fingerprint a {type(data).__module__}.{type(data).__qualname__}; "
-                    "pass fingerprint= or register a labledger_fingerprint_dataset hook",
-                )
-            fingerprint, info = result.digest, dict(result.summary)
-        if fingerprint is None:
-            raise InvalidValueError(name, None, "give data= or fingerprint=")
-        if not isinstance(fingerprint, str) or not fingerprint:
-            raise InvalidValueError(name, fingerprint, "a fingerprint is a non-empty str")
-        info.update(_validate.json_value("summary", summary))
-        record = DatasetRecord(name=name, role=role, fingerprint=fingerprint, summary=info, created_at=_now())
-        self._notify("labledger_dataset_logged", dataset=record)
-        return fingerprint
+        self._notes += 1
 
     # -- end ---------------------------------------------------------------
 
@@ -437,9 +356,21 @@ class Run:
         """End the run: flush every buffered point, then record the final status.
 
         Ending an ended run does nothing. ``status`` is ``finished``, ``failed`` or ``killed``.
+        Under the ``strict`` completeness policy, finishing a top-level run without a
+        dataset version records it as ``failed`` and raises
+        :class:`labledger.completeness.CompletenessError`.
         """
         if status not in ("finished", "failed", "killed"):
             raise InvalidValueError("status", status, "choose finished, failed or killed")
+        if self._state is not _OPEN:
+            return
+        refusal: LabledgerError | None = None
+        if self.parent_id is None:
+            self._finish_lineage()
+            if self._check_completeness and status == "finished":
+                refusal = self._completeness_at_end()
+                if refusal is not None:
+                    status, error = "failed", str(refusal)
         with self._flush_lock:
             if self._state is not _OPEN:
                 return
@@ -453,6 +384,60 @@ class Run:
             self._notify("labledger_run_ended", status=status, error=error)
             self._state = _ENDED
             _lifecycle.remove(self)
+        if refusal is not None:
+            raise refusal
+
+    def completeness(self) -> Any:
+        """The :class:`labledger.completeness.CompletenessReport` of what was logged so far."""
+        from labledger import completeness
+
+        return completeness.assess(
+            params={k: _loads(v) for k, v in self._params.items()},
+            datasets=self._datasets,
+            pipelines=self._pipelines,
+            metric_keys=sorted(self._metric_keys),
+            fold_keys=sorted({k for k, _ in self._folds}),
+            artifacts=[{"kind": k, "metadata": m} for k, m in self._assets],
+            seeds=self.lineage.get("seeds"),
+            hypothesis=self.hypothesis,
+            notes=self._notes,
+        )
+
+    def _completeness_at_end(self) -> LabledgerError | None:
+        from labledger import completeness
+
+        report = self.completeness()
+        if completeness.policy() == "strict" and "dataset version" in report.missing:
+            return completeness.CompletenessError(
+                f"run {self.experiment}/{self.name} has no dataset version; the strict completeness "
+                "policy records it as failed. Call run.log_dataset(name, data) before it ends."
+            )
+        if report.missing:
+            warnings.warn(
+                f"run {self.experiment}/{self.name} is {report.score} complete; missing: "
+                f"{', '.join(report.missing)} (labledger audit lists every run's gaps)",
+                completeness.CompletenessWarning,
+                stacklevel=3,
+            )
+        return None
+
+    def _finish_lineage(self) -> None:
+        """Wait for the start-up capture, then record the seeds that can be observed now."""
+        from labledger.seeds import observed_seeds
+
+        thread = self._capture_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        observed = observed_seeds()
+        if observed:
+            self._record_lineage({"seeds": {"observed": observed}})
+
+    def _record_lineage(self, sections: dict[str, Any], packages: dict[str, str] | None = None) -> None:
+        """Merge lineage sections in memory and hand them to the sinks."""
+        clean = _validate.json_value("lineage", sections)
+        with self._lock:
+            _merge(self.lineage, clean)
+        self._notify("labledger_lineage_recorded", lineage=clean, packages=packages)
 
     @property
     def ended(self) -> bool:
@@ -508,35 +493,20 @@ def _fold_stats(vals: list[float]) -> dict[str, float | None]:
     return {"mean": mean, "std": math.sqrt(var), "min": min(vals), "max": max(vals)}
 
 
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = copy.deepcopy(v)
+
+
 def _loads(text: str) -> Any:
     import json
 
     return json.loads(text)
 
 
-def _artifact_name(name: Any) -> str:
-    _validate.check_key(name, "artifact name")
-    p = PurePosixPath(name.replace("\\", "/"))
-    if p.is_absolute() or ".." in p.parts:
-        raise InvalidKeyError(name, "must be a relative name without '..' parts", "artifact name")
-    return str(name)
-
-
-def _environment() -> dict[str, Any]:
-    """The interpreter and platform, plus what plugins add under their own names."""
-    import platform
-
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": sys.platform,
-    }
-    for plugin_name, fields in plugins.call_each("labledger_collect_environment").items():
-        try:
-            env[plugin_name] = _validate.json_value(plugin_name, fields)
-        except InvalidValueError as e:
-            plugins.report_error(plugin_name, "labledger_collect_environment", e)
-    return env
 
 
 def _author() -> str | None:
@@ -553,86 +523,5 @@ def _script_path() -> str | None:
     return None
 
 
-def start_run(
-    experiment: str | None = None,
-    *,
-    name: str | None = None,
-    hypothesis: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    parent: Run | str | None = None,
-    store: str | os.PathLike[str] | Store | None = None,
-    kind: str = "offline",
-) -> Run:
-    """Start a run and make it the active one.
-
-    :param experiment: experiment name (created when new); default ``$LABLEDGER_EXPERIMENT``
-        or ``default``. Names follow ``^[a-z0-9][a-z0-9._-]{0,99}$`` unless
-        ``LABLEDGER_EXPERIMENT_PATTERN`` says otherwise.
-    :param name: readable name, unique within the experiment (generated when not given;
-        a taken name gets a ``-2``, ``-3``… suffix).
-    :param hypothesis: what this run is meant to show.
-    :param tags: initial tags.
-    :param parent: the parent run (or its id) for nested runs; the child uses its store.
-    :param store: store folder; default ``$LABLEDGER_STORE`` or ``./.labledger``.
-    :param kind: ``offline`` (default) or ``online``.
-
-    >>> import labledger as ll
-    >>> with ll.start_run("digits-svm", hypothesis="RBF beats linear") as run:  # doctest: +SKIP
-    ...     run.log_params({"C": 1.0, "kernel": "rbf"})
-    """
-    exp = _validate.check_experiment_name(experiment or os.environ.get("LABLEDGER_EXPERIMENT") or "default")
-    if kind not in ("offline", "online"):
-        raise InvalidValueError("kind", kind, "choose offline or online")
-    parent_id: str | None = None
-    if isinstance(parent, Run):
-        parent_id = parent.id
-        if store is None:
-            store = parent.store
-        elif open_store(store) is not parent.store:
-            raise LabledgerError("a child run must live in its parent's store")
-    elif parent is not None:
-        parent_id = str(parent)
-    st = open_store(store)
-    if parent_id is not None and not st.query("SELECT 1 FROM runs WHERE id = ?", (parent_id,)):
-        from labledger.errors import RunNotFoundError
-
-        raise RunNotFoundError(parent_id)
-    if name is not None:
-        _validate.check_key(name, "run name")
-    exp_id = st.ensure_experiment(exp)
-    run = Run(
-        store=st,
-        experiment=exp,
-        experiment_id=exp_id,
-        name=name or new_run_name(),
-        parent_id=parent_id,
-        hypothesis=hypothesis,
-        kind=kind,
-    )
-    run.environment = _environment()
-    run.name = st.insert_run(
-        {
-            "id": run.id,
-            "experiment_id": exp_id,
-            "name": run.name,
-            "parent_id": parent_id,
-            "kind": kind,
-            "start_time": run.start_time,
-            "author": run.author,
-            "hypothesis": hypothesis,
-            "host": run.host,
-            "pid": run.pid,
-            "source": dumps(run.source),
-            "environment": dumps(run.environment),
-        }
-    )
-    _lifecycle.add(run)
-    run._notify("labledger_run_started")
-    if tags:
-        run.set_tags(tags)
-    return run
-
-
-def active_run() -> Run | None:
-    """The innermost run started in this process that has not ended, or ``None``."""
-    return _lifecycle.active_run()
+# start_run lives in labledger.start; importable from here too.
+from labledger.start import active_run, start_run  # noqa: E402

@@ -193,6 +193,45 @@ def test_hook_labledger_collect_environment():
     assert env["gpu-info"] == {"accelerator": "none"} and env["python"]
 
 
+def test_hook_labledger_lineage_recorded(recorder, monkeypatch):
+    seen = []
+
+    class Lineage:
+        @ll.hookimpl
+        def labledger_lineage_recorded(self, run, lineage, packages):
+            seen.append((dict(lineage), packages))
+
+    plugins.register(Lineage(), name="lineage-watch")
+    with ll.start_run("hooks", seed=7) as run:
+        ll.seed_everything(8)
+    sections = [s for s, _ in seen]
+    assert sections[0]["seeds"]["seed"] == 7
+    assert any(s.get("seeds", {}).get("seed") == 8 for s in sections)
+    with_packages = [(s, p) for s, p in seen if p is not None]
+    assert len(with_packages) == 1 and "pytest" in with_packages[0][1]
+    assert with_packages[0][0]["packages_sha256"]
+    assert ll.get_run(run.id).lineage["seeds"]["seed"] == 8
+
+
+def test_hook_labledger_pipeline_logged(recorder, run):
+    sklearn = pytest.importorskip("sklearn")  # noqa: F841
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    got = []
+
+    class Pipes:
+        @ll.hookimpl
+        def labledger_pipeline_logged(self, run, pipeline):
+            got.append(pipeline)
+
+    plugins.register(Pipes(), name="pipes")
+    version = run.log_pipeline(make_pipeline(StandardScaler()))
+    (record,) = got
+    assert record.version == version and record.name == "pipeline"
+    assert record.structure["class"] == "sklearn.pipeline.Pipeline"
+
+
 def test_hook_labledger_register_commands():
     import click
     from click.testing import CliRunner

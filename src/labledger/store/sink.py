@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from labledger.plugins import hookimpl
 
 if TYPE_CHECKING:
-    from labledger.records import ArtifactRecord, DatasetRecord, MetricBatch
+    from labledger.records import ArtifactRecord, DatasetRecord, MetricBatch, PipelineRecord
     from labledger.run import Run
 
 
@@ -53,6 +53,16 @@ def labledger_artifact_logged(run: Run, artifact: ArtifactRecord) -> None:
 @hookimpl(tryfirst=True)
 def labledger_dataset_logged(run: Run, dataset: DatasetRecord) -> None:
     run.store.insert_dataset(run.id, dataset)
+
+
+@hookimpl(tryfirst=True)
+def labledger_lineage_recorded(run: Run, lineage: dict[str, Any], packages: dict[str, str] | None) -> None:
+    run.store.record_lineage(run.id, lineage, packages)
+
+
+@hookimpl(tryfirst=True)
+def labledger_pipeline_logged(run: Run, pipeline: PipelineRecord) -> None:
+    run.store.insert_pipeline(run.id, pipeline)
 
 
 @hookimpl(tryfirst=True)

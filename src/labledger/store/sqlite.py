@@ -34,7 +34,7 @@ from labledger.store.schema import MIGRATIONS, SCHEMA_VERSION
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from labledger.records import ArtifactRecord, DatasetRecord, MetricBatch
+    from labledger.records import ArtifactRecord, DatasetRecord, MetricBatch, PipelineRecord
 
 __all__ = ["DB_FILENAME", "Store"]
 
@@ -220,9 +220,10 @@ class Store:
                 with self.write() as conn:
                     conn.execute(
                         "INSERT INTO runs (id, experiment_id, name, parent_id, status, kind, start_time, "
-                        "heartbeat, author, hypothesis, host, pid, source, environment) VALUES "
+                        "heartbeat, author, hypothesis, host, pid, source, environment, reproduction_of) VALUES "
                         "(:id, :experiment_id, :name, :parent_id, 'running', :kind, :start_time, "
-                        ":start_time, :author, :hypothesis, :host, :pid, :source, :environment)",
+                        ":start_time, :author, :hypothesis, :host, :pid, :source, :environment, "
+                        ":reproduction_of)",
                         {**row, "name": name},
                     )
                 return name
@@ -377,6 +378,34 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, key, split, len(values), stats["mean"], stats["std"], stats["min"], stats["max"]),
             )
+
+    def record_lineage(self, run_id: str, lineage: dict[str, Any], packages: dict[str, str] | None) -> None:
+        """Merge lineage sections into the run's lineage; store a package set once per digest."""
+        with self.write() as conn:
+            if packages is not None and "packages_sha256" in lineage:
+                conn.execute(
+                    "INSERT OR IGNORE INTO package_sets (sha256, packages, created_at) VALUES (?, ?, ?)",
+                    (lineage["packages_sha256"], dumps(packages), time.time()),
+                )
+                conn.execute(
+                    "UPDATE runs SET packages_sha = ? WHERE id = ?", (lineage["packages_sha256"], run_id)
+                )
+            conn.execute(
+                "UPDATE runs SET lineage = json_patch(coalesce(lineage, '{}'), ?) WHERE id = ?",
+                (json.dumps(lineage, allow_nan=False, default=str), run_id),
+            )
+
+    def insert_pipeline(self, run_id: str, pipe: PipelineRecord) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO pipelines (run_id, name, version, structure, text, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, pipe.name, pipe.version, dumps(pipe.structure), pipe.text, pipe.created_at),
+            )
+
+    def packages(self, sha256: str) -> dict[str, str]:
+        rows = self.query("SELECT packages FROM package_sets WHERE sha256 = ?", (sha256,))
+        return dict(json.loads(rows[0]["packages"])) if rows else {}
 
     def end_run(self, run_id: str, status: str, end_time: float, error: str | None) -> None:
         with self.write() as conn:

@@ -1,0 +1,255 @@
+"""What a run needs to be re-run: code version, environment, packages, author.
+
+Captured automatically when a top-level run starts (child runs inherit their
+parent's). The git state is read with a few ``git`` calls in a background
+thread, so starting a run never waits for it; a process that starts many
+runs in quick succession reuses a capture younger than
+``LABLEDGER_CAPTURE_TTL`` seconds (default 2). Installed packages are read
+from the ``*.dist-info`` folder names on ``sys.path`` (fast) and stored once
+per distinct set. ``LABLEDGER_CAPTURE_CODE=0`` turns the git capture off.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DIFF_CAP_BYTES",
+    "capture_code",
+    "environment",
+    "installed_packages",
+    "packages_digest",
+    "strip_credentials",
+]
+
+DIFF_CAP_BYTES = 1 << 20
+GIT_TIMEOUT = 10.0
+ENV_VARS = (
+    "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "KERAS_BACKEND",
+    "PL_GLOBAL_SEED", "TF_DETERMINISTIC_OPS", "XLA_FLAGS", "TOKENIZERS_PARALLELISM",
+    "LABLEDGER_EXPERIMENT", "SLURM_JOB_ID", "WORLD_SIZE", "LOCAL_RANK", "RANK",
+)
+_SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION", re.I)
+_DIST = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(dist-info|egg-info)$")
+
+
+def strip_credentials(url: str) -> str:
+    """Remove ``user:password@`` from a URL (``https://token@host/x`` -> ``https://host/x``)."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.I)
+
+
+def _git(cwd: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT, check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.decode("utf-8", "replace")
+
+
+def _script() -> Path | None:
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 and argv0 not in ("-c", "-m") and os.path.isfile(argv0):
+        return Path(argv0).resolve()
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return Path(path).resolve() if path and os.path.isfile(path) else None
+
+
+def capture_code() -> tuple[dict[str, Any], bytes | None]:
+    """The code version: git state (or the script's hash outside git) and the uncommitted diff.
+
+    :returns: ``(code, diff)`` where ``diff`` is the uncommitted change (capped at
+        :data:`DIFF_CAP_BYTES`) or ``None`` when the tree is clean or not in git.
+    """
+    script = _script()
+    where = script.parent if script else Path.cwd()
+    code: dict[str, Any] = {"script": str(script) if script else None, "argv": list(sys.argv),
+                            "cwd": os.getcwd(), "executable": sys.executable}
+    if script is not None:
+        code["script_sha256"] = hashlib.sha256(script.read_bytes()).hexdigest()
+    head = _git(where, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
+    if head is None:
+        code["git"] = None
+        return code, None
+    toplevel, commit, branch = (head.splitlines() + [None, None, None])[:3]
+    git: dict[str, Any] = {"root": toplevel, "commit": commit, "branch": branch}
+    config = _git(where, "config", "--get-regexp", r"^(remote\.origin\.url|user\.name|user\.email)$") or ""
+    for line in config.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "remote.origin.url":
+            git["remote"] = strip_credentials(value)
+        elif key in ("user.name", "user.email"):
+            git[key.replace(".", "_")] = value
+    status = _git(where, "status", "--porcelain=v1", "--untracked-files=normal") or ""
+    changed = [line for line in status.splitlines() if not line.startswith("??")]
+    git["dirty"] = bool(changed)
+    git["untracked"] = sum(1 for line in status.splitlines() if line.startswith("??"))
+    diff: bytes | None = None
+    if changed:
+        text = _git(where, "diff", "HEAD", "--binary")
+        if text:
+            data = text.encode()
+            git["diff_bytes"] = len(data)
+            git["diff_sha256"] = hashlib.sha256(data).hexdigest()
+            if len(data) > DIFF_CAP_BYTES:
+                data = data[:DIFF_CAP_BYTES]
+                git["diff_capped"] = True
+                git["diff_note"] = (
+                    f"the uncommitted diff is {git['diff_bytes']:,} bytes; only the first "
+                    f"{DIFF_CAP_BYTES:,} were stored"
+                )
+            diff = data
+    code["git"] = git
+    return code, diff
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+@lru_cache(maxsize=1)
+def _static_environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "system": sys.platform,
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "host": socket.gethostname(),
+    }
+
+
+def _gpus() -> dict[str, Any] | None:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    try:
+        info: dict[str, Any] = {"cuda": getattr(torch.version, "cuda", None)}
+        if torch.cuda.is_available():
+            info["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        else:
+            info["devices"] = []
+        return info
+    except Exception:  # a broken CUDA setup must not stop a run
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Interpreter, platform, CPU, GPUs (when torch is imported) and relevant env vars (no secrets)."""
+    env = dict(_static_environment())
+    gpus = _gpus()
+    if gpus is not None:
+        env["gpu"] = gpus
+    env["env_vars"] = {k: os.environ[k] for k in ENV_VARS if k in os.environ and not _SECRET.search(k)}
+    return env
+
+
+_packages_lock = threading.Lock()
+_packages_cache: tuple[tuple[tuple[str, float], ...], dict[str, str]] | None = None
+
+
+def _path_state() -> tuple[tuple[str, float], ...]:
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime))
+        except OSError:
+            continue
+    return tuple(state)
+
+
+def installed_packages() -> dict[str, str]:
+    """``{distribution: version}`` of everything importable, read from ``*.dist-info`` names."""
+    global _packages_cache
+    state = _path_state()
+    with _packages_lock:
+        if _packages_cache is not None and _packages_cache[0] == state:
+            return dict(_packages_cache[1])
+        found: dict[str, str] = {}
+        for entry, _ in state:
+            try:
+                names = os.listdir(entry or ".")
+            except OSError:
+                continue
+            for name in names:
+                m = _DIST.match(name)
+                if m:
+                    key = re.sub(r"[-_.]+", "-", m.group("name")).lower()
+                    found.setdefault(key, m.group("version"))
+        packages = dict(sorted(found.items()))
+        _packages_cache = (state, packages)
+        return dict(packages)
+
+
+def packages_digest(packages: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(packages, sort_keys=True).encode()).hexdigest()
+
+
+def author(git: dict[str, Any] | None) -> dict[str, Any]:
+    """Who ran it: git user when known, else the OS user; and the host."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = None
+    out: dict[str, Any] = {"user": user, "host": socket.gethostname()}
+    if git and git.get("user_name"):
+        out["name"] = git["user_name"]
+        out["email"] = git.get("user_email")
+    return out
+
+
+class _CodeCache:
+    """The latest code capture of this process, reused for ``LABLEDGER_CAPTURE_TTL`` seconds."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.when = 0.0
+        self.key: tuple[str, str] | None = None
+        self.value: tuple[dict[str, Any], bytes | None] | None = None
+
+    def get(self) -> tuple[dict[str, Any], bytes | None]:
+        if os.environ.get("LABLEDGER_CAPTURE_CODE", "1").strip().lower() in ("0", "false", "no", "off"):
+            return {"argv": list(sys.argv), "cwd": os.getcwd(), "disabled": True}, None
+        try:
+            ttl = float(os.environ.get("LABLEDGER_CAPTURE_TTL", "2"))
+        except ValueError:
+            ttl = 2.0
+        key = (os.getcwd(), str(_script()))
+        with self.lock:
+            if self.value is not None and self.key == key and time.monotonic() - self.when < ttl:
+                code, diff = self.value
+                return {**code, "argv": list(sys.argv)}, diff
+            value = capture_code()
+            self.value, self.key, self.when = value, key, time.monotonic()
+            return value
+
+
+code_cache = _CodeCache()

@@ -1,0 +1,155 @@
+"""Starting runs: :func:`start_run` and :func:`active_run`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from labledger import _lifecycle, _validate, plugins
+from labledger._ids import new_run_name
+from labledger.errors import InvalidValueError, LabledgerError, RunNotFoundError
+from labledger.run import Run
+from labledger.store import Store, open_store
+from labledger.store.sqlite import dumps
+
+__all__ = ["active_run", "start_run"]
+
+
+def _environment() -> dict[str, Any]:
+    """Interpreter, platform, CPU/GPU, relevant env vars, plus what plugins add under their names."""
+    from labledger.lineage import environment
+
+    env = environment()
+    for plugin_name, fields in plugins.call_each("labledger_collect_environment").items():
+        try:
+            env[plugin_name] = _validate.json_value(plugin_name, fields)
+        except InvalidValueError as e:
+            plugins.report_error(plugin_name, "labledger_collect_environment", e)
+    return env
+
+
+def _capture_lineage(run: Run) -> None:
+    """Background part of a top-level run's start: code version, author, packages."""
+    from labledger.lineage import author, code_cache, installed_packages, packages_digest
+
+    try:
+        code, diff = code_cache.get()
+        packages = installed_packages()
+        sha = packages_digest(packages)
+        sections = {"code": code, "author": author(code.get("git")), "packages_sha256": sha,
+                    "packages_count": len(packages)}
+        run._record_lineage(sections, packages)
+        if diff:
+            with tempfile.TemporaryDirectory(prefix="labledger-diff-") as tmp:
+                path = Path(tmp) / "uncommitted.diff"
+                path.write_bytes(diff)
+                git = code.get("git") or {}
+                run.log_artifact(path, kind="code", name="uncommitted.diff",
+                                 metadata={"commit": git.get("commit"), "capped": bool(git.get("diff_capped"))})
+    except Exception as e:  # lineage must never stop a run
+        plugins.report_error("labledger.lineage", "capture", e)
+
+
+def start_run(
+    experiment: str | None = None,
+    *,
+    name: str | None = None,
+    hypothesis: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    parent: Run | str | None = None,
+    store: str | os.PathLike[str] | Store | None = None,
+    seed: int | None = None,
+    kind: str = "offline",
+) -> Run:
+    """Start a run and make it the active one.
+
+    A top-level run records its lineage automatically: code version (git
+    commit, branch, remote, dirty flag and the uncommitted diff as a ``code``
+    artifact), environment, installed packages, author and seeds.
+
+    :param experiment: experiment name (created when new); default ``$LABLEDGER_EXPERIMENT``
+        or ``default``. Names follow ``^[a-z0-9][a-z0-9._-]{0,99}$`` unless
+        ``LABLEDGER_EXPERIMENT_PATTERN`` says otherwise.
+    :param name: readable name, unique within the experiment (generated when not given;
+        a taken name gets a ``-2``, ``-3``… suffix).
+    :param hypothesis: what this run is meant to show.
+    :param tags: initial tags.
+    :param parent: the parent run (or its id) for nested runs; the child uses its store.
+    :param store: store folder; default ``$LABLEDGER_STORE`` or ``./.labledger``.
+    :param seed: seed every random generator in reach (see :func:`labledger.seed_everything`).
+    :param kind: ``offline`` (default) or ``online``.
+
+    >>> import labledger as ll
+    >>> with ll.start_run("digits-svm", hypothesis="RBF beats linear", seed=0) as run:  # doctest: +SKIP
+    ...     run.log_params({"C": 1.0, "kernel": "rbf"})
+    """
+    from labledger import completeness, seeds
+
+    exp = _validate.check_experiment_name(experiment or os.environ.get("LABLEDGER_EXPERIMENT") or "default")
+    if kind not in ("offline", "online"):
+        raise InvalidValueError("kind", kind, "choose offline or online")
+    parent_id: str | None = None
+    if isinstance(parent, Run):
+        parent_id = parent.id
+        if store is None:
+            store = parent.store
+        elif open_store(store) is not parent.store:
+            raise LabledgerError("a child run must live in its parent's store")
+    elif parent is not None:
+        parent_id = str(parent)
+    top_level = parent_id is None
+    policy = completeness.policy() if top_level else "off"
+    if policy == "strict" and not hypothesis:
+        raise completeness.CompletenessError(
+            "the strict completeness policy needs a hypothesis: start_run(..., hypothesis='what this "
+            "run should show'), or set LABLEDGER_COMPLETENESS=warn"
+        )
+    st = open_store(store)
+    if parent_id is not None and not st.query("SELECT 1 FROM runs WHERE id = ?", (parent_id,)):
+        raise RunNotFoundError(parent_id)
+    if name is not None:
+        _validate.check_key(name, "run name")
+    seed_info = seeds.seed_everything_quietly(seed) if seed is not None else seeds.last_seed()
+    exp_id = st.ensure_experiment(exp)
+    run = Run(
+        store=st, experiment=exp, experiment_id=exp_id, name=name or new_run_name(),
+        parent_id=parent_id, hypothesis=hypothesis, kind=kind,
+    )
+    run.environment = _environment() if top_level else {}
+    reproduction_of = os.environ.get("LABLEDGER_REPRODUCTION_OF") if top_level else None
+    run.name = st.insert_run({
+        "id": run.id, "experiment_id": exp_id, "name": run.name, "parent_id": parent_id,
+        "kind": kind, "start_time": run.start_time, "author": run.author,
+        "hypothesis": hypothesis, "host": run.host, "pid": run.pid, "source": dumps(run.source),
+        "environment": dumps(run.environment), "reproduction_of": reproduction_of or None,
+    })
+    run.reproduction_of = reproduction_of or None
+    _lifecycle.add(run)
+    run._notify("labledger_run_started")
+    if tags:
+        run.set_tags(tags)
+    if top_level:
+        run._check_completeness = policy != "off"
+        if seed_info is not None:
+            run._record_lineage({"seeds": dict(seed_info)})
+        thread = threading.Thread(target=_capture_lineage, args=(run,), name="labledger-lineage", daemon=True)
+        run._capture_thread = thread
+        thread.start()
+        if policy == "warn" and not hypothesis:
+            warnings.warn(
+                f"run {exp}/{run.name} has no hypothesis: say what it should show with "
+                "start_run(..., hypothesis='...') (LABLEDGER_COMPLETENESS=off silences this)",
+                completeness.CompletenessWarning,
+                stacklevel=2,
+            )
+    return run
+
+
+def active_run() -> Run | None:
+    """The innermost run started in this process that has not ended, or ``None``."""
+    return _lifecycle.active_run()
