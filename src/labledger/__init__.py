@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from labledger import errors, plugins
+from labledger.fingerprint import fingerprint
 from labledger.plugins import hookimpl
 from labledger.query import ArtifactView, RunView, experiments, get_run, runs
-from labledger.fingerprint import fingerprint
 from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
 from labledger.run import NoActiveRunError, Run
 from labledger.seeds import seed_everything

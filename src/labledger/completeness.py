@@ -44,8 +44,20 @@ PARTS = (
 POLICIES = ("warn", "strict", "off")
 #: Param prefixes and words that count as training configuration.
 CONFIG_PREFIXES = ("config/", "trainer/", "fit/", "cv/", "training/", "compile/", "optimizer/")
-CONFIG_WORDS = ("epoch", "batch", "n_splits", "max_iter", "num_boost_round", "n_estimators",
-                "early_stopping", "learning_rate", "lr", "precision", "devices", "strategy")
+CONFIG_WORDS = (
+    "epoch",
+    "batch",
+    "n_splits",
+    "max_iter",
+    "num_boost_round",
+    "n_estimators",
+    "early_stopping",
+    "learning_rate",
+    "lr",
+    "precision",
+    "devices",
+    "strategy",
+)
 
 
 class CompletenessWarning(LabledgerWarning):
@@ -76,7 +88,9 @@ class CompletenessReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "complete": self.complete, "score": self.score, "missing": self.missing,
+            "complete": self.complete,
+            "score": self.score,
+            "missing": self.missing,
             "parts": {p: {"present": ok, "detail": d} for p, (ok, d) in self.parts.items()},
         }
 
@@ -102,10 +116,12 @@ def assess(
     r = CompletenessReport()
     fps = [d for d in datasets if d.get("fingerprint")]
     r.parts["dataset version"] = (
-        bool(fps), ", ".join(f"{d['name']} ({d['role']})" for d in fps) or "log_dataset(name, data)"
+        bool(fps),
+        ", ".join(f"{d['name']} ({d['role']})" for d in fps) or "log_dataset(name, data)",
     )
     r.parts["feature pipeline version"] = (
-        bool(pipelines), ", ".join(p["version"][:12] for p in pipelines) or "log_pipeline(estimator)"
+        bool(pipelines),
+        ", ".join(p["version"][:12] for p in pipelines) or "log_pipeline(estimator)",
     )
     model_classes = [a["metadata"].get("class") for a in artifacts if a.get("metadata", {}).get("class")]
     model_type = params.get("model/class") or (model_classes[0] if model_classes else None)
@@ -114,19 +130,26 @@ def assess(
     hyper = [k for k in params if k not in config and not k.startswith(("model/", "scoring/"))]
     r.parts["hyperparameters"] = (bool(hyper), f"{len(hyper)} params" if hyper else "log_params({...})")
     r.parts["training configuration"] = (
-        bool(config), ", ".join(config[:4]) or "log_params({'config': {...}})"
+        bool(config),
+        ", ".join(config[:4]) or "log_params({'config': {...}})",
     )
     evals = metric_keys + [f"{k} (folds)" for k in fold_keys]
     r.parts["evaluation metrics"] = (bool(evals), ", ".join(evals[:4]) or "log_metrics / log_folds")
     seed_info = seeds or {}
     has_seed = "seed" in seed_info or bool(seed_info.get("observed"))
-    detail = f"seed {seed_info['seed']}" if "seed" in seed_info else (
-        ", ".join(f"{k}={v}" for k, v in (seed_info.get("observed") or {}).items()) or "seed_everything(seed)"
+    detail = (
+        f"seed {seed_info['seed']}"
+        if "seed" in seed_info
+        else (
+            ", ".join(f"{k}={v}" for k, v in (seed_info.get("observed") or {}).items())
+            or "seed_everything(seed)"
+        )
     )
     r.parts["random seeds"] = (has_seed, detail)
     user_artifacts = [a for a in artifacts if a.get("kind") != "code"]
     r.parts["artifacts"] = (
-        bool(user_artifacts), f"{len(user_artifacts)} artifacts" if user_artifacts else "log_artifact(path)"
+        bool(user_artifacts),
+        f"{len(user_artifacts)} artifacts" if user_artifacts else "log_artifact(path)",
     )
     r.parts["notes/hypothesis"] = (
         bool(hypothesis) or notes > 0,
@@ -156,7 +179,10 @@ def policy() -> str:
     value = os.environ.get("LABLEDGER_COMPLETENESS") or _pyproject_policy(os.getcwd()) or "warn"
     value = value.strip().lower()
     if value not in POLICIES:
-        print(f"labledger: unknown completeness policy {value!r}; using 'warn' "
-              f"(choose one of {', '.join(POLICIES)})", file=sys.stderr)
+        print(
+            f"labledger: unknown completeness policy {value!r}; using 'warn' "
+            f"(choose one of {', '.join(POLICIES)})",
+            file=sys.stderr,
+        )
         return "warn"
     return value

@@ -6,9 +6,7 @@ into the store, one of which fails on purpose, and prints the runs table.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,7 +39,6 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> list[str]:
     """Track the demo experiment; returns the ids of the runs it made."""
-    import joblib
     from sklearn.datasets import load_digits
     from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
@@ -50,7 +47,6 @@ def run_demo(
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    fingerprint = hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     ids = []
     for name, kind, params, hypothesis in CANDIDATES:
@@ -61,18 +57,22 @@ def run_demo(
                 name=name,
                 hypothesis=hypothesis,
                 store=store,
+                seed=0,
                 tags={"dataset": "digits", "source": "labledger demo"},
             ) as run:
                 ids.append(run.id)
-                run.log_params({"model": kind, **params, "cv": {"n_splits": 5, "seed": 0}})
-                run.log_dataset(
-                    "digits",
-                    fingerprint=fingerprint,
-                    role="train",
-                    rows=int(X.shape[0]),
-                    features=int(X.shape[1]),
+                run.log_params({"model": kind, **params})
+                run.log_config(
+                    {
+                        "cv": {"class": "StratifiedKFold", "n_splits": 5, "shuffle": True, "random_state": 0},
+                        "test_size": 0.25,
+                    }
                 )
+                run.log_dataset("digits-X", X_train, role="train")
+                run.log_dataset("digits-y", y_train, role="train")
+                run.log_dataset("digits-X-test", X_test, role="test")
                 model = _estimator(kind, params)
+                run.log_pipeline(model)
                 scores = cross_val_score(model, X_train, y_train, cv=cv, scoring="accuracy")
                 run.log_folds("accuracy", scores.tolist())
                 start = time.perf_counter()
@@ -84,10 +84,7 @@ def run_demo(
                         "test/accuracy": model.score(X_test, y_test),
                     }
                 )
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = os.path.join(tmp, "model.joblib")
-                    joblib.dump(model, path)
-                    run.log_artifact(path, kind="model")
+                run.log_model(model, name="model.joblib")
                 run.note(f"cv accuracy {scores.mean():.4f} ± {scores.std():.4f}")
         except ValueError as e:
             echo(f"  {name} failed as intended: {str(e).strip().splitlines()[0][:100]}")

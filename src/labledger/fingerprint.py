@@ -67,7 +67,7 @@ def _hash_ndarray(h: _Hasher, a: Any) -> None:
     if a.dtype.hasobject:
         h.field(json.dumps(a.tolist(), default=repr, sort_keys=True))
     else:
-        h.raw(memoryview(np.ascontiguousarray(a)).cast("B"))
+        h.raw(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
 
 
 def _labels(values: Any) -> dict[str, int] | None:
@@ -118,8 +118,14 @@ def _hash_values(h: _Hasher, values: Any) -> None:
         _hash_ndarray(h, values.to_numpy())
         return
     items = values.to_numpy(dtype=object)
-    h.field("\x1f".join("\x00NA" if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                         else f"{type(v).__name__}:{v}" for v in items))
+    h.field(
+        "\x1f".join(
+            "\x00NA"
+            if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+            else f"{type(v).__name__}:{v}"
+            for v in items
+        )
+    )
 
 
 def _dataframe(df: Any) -> Fingerprint:
@@ -148,8 +154,13 @@ def _series(s: Any) -> Fingerprint:
     _hash_values(h, s)
     h.field("index")
     _hash_values(h, s.index.to_series())
-    summary: dict[str, Any] = {"type": "pandas.Series", "name": None if s.name is None else str(s.name),
-                               "length": len(s), "dtype": str(s.dtype), "nulls": int(s.isna().sum())}
+    summary: dict[str, Any] = {
+        "type": "pandas.Series",
+        "name": None if s.name is None else str(s.name),
+        "length": len(s),
+        "dtype": str(s.dtype),
+        "nulls": int(s.isna().sum()),
+    }
     labels = _labels(s.astype(str).to_numpy() if s.dtype.kind not in "biu" else s.to_numpy())
     if labels is not None:
         summary["labels"] = labels
@@ -167,8 +178,12 @@ def _sparse(m: Any) -> Fingerprint:
     h.field(f"shape|{csr.shape}|{csr.dtype.str}")
     for part in (csr.indptr.astype("<i8"), csr.indices.astype("<i8"), csr.data):
         _hash_ndarray(h, part)
-    summary = {"type": f"scipy.sparse.{type(m).__name__}", "shape": list(csr.shape),
-               "dtype": str(csr.dtype), "nnz": int(csr.nnz)}
+    summary = {
+        "type": f"scipy.sparse.{type(m).__name__}",
+        "shape": list(csr.shape),
+        "dtype": str(csr.dtype),
+        "nnz": int(csr.nnz),
+    }
     return Fingerprint(h.hexdigest(), summary)
 
 
@@ -194,8 +209,11 @@ def _tensor_dataset(ds: Any) -> Fingerprint:
     h = _Hasher("torch.TensorDataset")
     for t in ds.tensors:
         _tensor_bytes(h, t)
-    summary = {"type": "torch.utils.data.TensorDataset", "length": len(ds),
-               "tensors": [{"shape": list(t.shape), "dtype": str(t.dtype)} for t in ds.tensors]}
+    summary = {
+        "type": "torch.utils.data.TensorDataset",
+        "length": len(ds),
+        "tensors": [{"shape": list(t.shape), "dtype": str(t.dtype)} for t in ds.tensors],
+    }
     return Fingerprint(h.hexdigest(), summary)
 
 
@@ -220,8 +238,9 @@ def _path(p: Path) -> Fingerprint:
     for f in files:
         h.field(f"{f.relative_to(p).as_posix()}|{_file_digest(f)}")
         total += f.stat().st_size
-    return Fingerprint(h.hexdigest(), {"type": "directory", "name": p.name, "files": len(files),
-                                       "bytes": total})
+    return Fingerprint(
+        h.hexdigest(), {"type": "directory", "name": p.name, "files": len(files), "bytes": total}
+    )
 
 
 def _sequence(seq: list[Any] | tuple[Any, ...]) -> Fingerprint:

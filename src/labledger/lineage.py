@@ -38,10 +38,23 @@ __all__ = [
 DIFF_CAP_BYTES = 1 << 20
 GIT_TIMEOUT = 10.0
 ENV_VARS = (
-    "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "KERAS_BACKEND",
-    "PL_GLOBAL_SEED", "TF_DETERMINISTIC_OPS", "XLA_FLAGS", "TOKENIZERS_PARALLELISM",
-    "LABLEDGER_EXPERIMENT", "SLURM_JOB_ID", "WORLD_SIZE", "LOCAL_RANK", "RANK",
+    "CUDA_VISIBLE_DEVICES",
+    "PYTHONHASHSEED",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "KERAS_BACKEND",
+    "PL_GLOBAL_SEED",
+    "TF_DETERMINISTIC_OPS",
+    "XLA_FLAGS",
+    "TOKENIZERS_PARALLELISM",
+    "LABLEDGER_EXPERIMENT",
+    "SLURM_JOB_ID",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "RANK",
 )
 _SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION", re.I)
 _DIST = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(dist-info|egg-info)$")
@@ -55,7 +68,11 @@ def strip_credentials(url: str) -> str:
 def _git(cwd: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT, check=False,
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
         )
     except (OSError, subprocess.SubprocessError):
@@ -82,15 +99,19 @@ def capture_code() -> tuple[dict[str, Any], bytes | None]:
     """
     script = _script()
     where = script.parent if script else Path.cwd()
-    code: dict[str, Any] = {"script": str(script) if script else None, "argv": list(sys.argv),
-                            "cwd": os.getcwd(), "executable": sys.executable}
+    code: dict[str, Any] = {
+        "script": str(script) if script else None,
+        "argv": list(sys.argv),
+        "cwd": os.getcwd(),
+        "executable": sys.executable,
+    }
     if script is not None:
         code["script_sha256"] = hashlib.sha256(script.read_bytes()).hexdigest()
     head = _git(where, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
     if head is None:
         code["git"] = None
         return code, None
-    toplevel, commit, branch = (head.splitlines() + [None, None, None])[:3]
+    toplevel, commit, branch = [*head.splitlines(), None, None, None][:3]
     git: dict[str, Any] = {"root": toplevel, "commit": commit, "branch": branch}
     config = _git(where, "config", "--get-regexp", r"^(remote\.origin\.url|user\.name|user\.email)$") or ""
     for line in config.splitlines():
@@ -108,18 +129,26 @@ def capture_code() -> tuple[dict[str, Any], bytes | None]:
         text = _git(where, "diff", "HEAD", "--binary")
         if text:
             data = text.encode()
+            cap = _diff_cap()
             git["diff_bytes"] = len(data)
             git["diff_sha256"] = hashlib.sha256(data).hexdigest()
-            if len(data) > DIFF_CAP_BYTES:
-                data = data[:DIFF_CAP_BYTES]
+            if len(data) > cap:
+                data = data[:cap]
                 git["diff_capped"] = True
                 git["diff_note"] = (
-                    f"the uncommitted diff is {git['diff_bytes']:,} bytes; only the first "
-                    f"{DIFF_CAP_BYTES:,} were stored"
+                    f"the uncommitted diff is {git['diff_bytes']:,} bytes; only the first {cap:,} were stored"
                 )
             diff = data
     code["git"] = git
     return code, diff
+
+
+def _diff_cap() -> int:
+    """``LABLEDGER_DIFF_CAP`` bytes of the uncommitted diff are kept (default 1 MiB)."""
+    try:
+        return max(0, int(os.environ.get("LABLEDGER_DIFF_CAP", DIFF_CAP_BYTES)))
+    except ValueError:
+        return DIFF_CAP_BYTES
 
 
 def _cpu_model() -> str | None:

@@ -26,7 +26,7 @@ _MAX_DEPTH = 20
 
 def qualified_name(obj: Any) -> str:
     """``module.Class`` of an object (or of a class / function itself)."""
-    target = obj if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__") else type(obj)
+    target = obj if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__qualname__")) else type(obj)
     module = getattr(target, "__module__", None) or "builtins"
     return f"{module}.{getattr(target, '__qualname__', type(target).__name__)}"
 
@@ -52,7 +52,7 @@ def _canonical(value: Any, depth: int = 0) -> Any:
         return [_canonical(v, depth + 1) for v in value]
     if isinstance(value, dict):
         return {str(k): _canonical(v, depth + 1) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
         return {"callable": qualified_name(value)}
     if type(value).__module__.split(".")[0] == "numpy":
         from labledger.fingerprint import fingerprint

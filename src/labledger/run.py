@@ -507,8 +507,6 @@ def _loads(text: str) -> Any:
     return json.loads(text)
 
 
-
-
 def _author() -> str | None:
     try:
         return getpass.getuser()

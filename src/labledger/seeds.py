@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -94,10 +95,8 @@ def observed_seeds() -> dict[str, Any]:
     seen: dict[str, Any] = {}
     torch = sys.modules.get("torch")
     if torch is not None:
-        try:
+        with contextlib.suppress(Exception):
             seen["torch.initial_seed"] = int(torch.initial_seed())
-        except Exception:
-            pass
     for var in ("PL_GLOBAL_SEED", "PYTHONHASHSEED"):
         if var in os.environ:
             seen[var] = os.environ[var]

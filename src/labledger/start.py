@@ -41,16 +41,24 @@ def _capture_lineage(run: Run) -> None:
         code, diff = code_cache.get()
         packages = installed_packages()
         sha = packages_digest(packages)
-        sections = {"code": code, "author": author(code.get("git")), "packages_sha256": sha,
-                    "packages_count": len(packages)}
+        sections = {
+            "code": code,
+            "author": author(code.get("git")),
+            "packages_sha256": sha,
+            "packages_count": len(packages),
+        }
         run._record_lineage(sections, packages)
         if diff:
             with tempfile.TemporaryDirectory(prefix="labledger-diff-") as tmp:
                 path = Path(tmp) / "uncommitted.diff"
                 path.write_bytes(diff)
                 git = code.get("git") or {}
-                run.log_artifact(path, kind="code", name="uncommitted.diff",
-                                 metadata={"commit": git.get("commit"), "capped": bool(git.get("diff_capped"))})
+                run.log_artifact(
+                    path,
+                    kind="code",
+                    name="uncommitted.diff",
+                    metadata={"commit": git.get("commit"), "capped": bool(git.get("diff_capped"))},
+                )
     except Exception as e:  # lineage must never stop a run
         plugins.report_error("labledger.lineage", "capture", e)
 
@@ -117,17 +125,33 @@ def start_run(
     seed_info = seeds.seed_everything_quietly(seed) if seed is not None else seeds.last_seed()
     exp_id = st.ensure_experiment(exp)
     run = Run(
-        store=st, experiment=exp, experiment_id=exp_id, name=name or new_run_name(),
-        parent_id=parent_id, hypothesis=hypothesis, kind=kind,
+        store=st,
+        experiment=exp,
+        experiment_id=exp_id,
+        name=name or new_run_name(),
+        parent_id=parent_id,
+        hypothesis=hypothesis,
+        kind=kind,
     )
     run.environment = _environment() if top_level else {}
     reproduction_of = os.environ.get("LABLEDGER_REPRODUCTION_OF") if top_level else None
-    run.name = st.insert_run({
-        "id": run.id, "experiment_id": exp_id, "name": run.name, "parent_id": parent_id,
-        "kind": kind, "start_time": run.start_time, "author": run.author,
-        "hypothesis": hypothesis, "host": run.host, "pid": run.pid, "source": dumps(run.source),
-        "environment": dumps(run.environment), "reproduction_of": reproduction_of or None,
-    })
+    run.name = st.insert_run(
+        {
+            "id": run.id,
+            "experiment_id": exp_id,
+            "name": run.name,
+            "parent_id": parent_id,
+            "kind": kind,
+            "start_time": run.start_time,
+            "author": run.author,
+            "hypothesis": hypothesis,
+            "host": run.host,
+            "pid": run.pid,
+            "source": dumps(run.source),
+            "environment": dumps(run.environment),
+            "reproduction_of": reproduction_of or None,
+        }
+    )
     run.reproduction_of = reproduction_of or None
     _lifecycle.add(run)
     run._notify("labledger_run_started")
