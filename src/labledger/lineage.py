@@ -107,12 +107,23 @@ def capture_code() -> tuple[dict[str, Any], bytes | None]:
     }
     if script is not None:
         code["script_sha256"] = hashlib.sha256(script.read_bytes()).hexdigest()
-    head = _git(where, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
-    if head is None:
+    status = _git(where, "status", "--porcelain=v2", "--branch", "--untracked-files=normal")
+    if status is None:
         code["git"] = None
         return code, None
-    toplevel, commit, branch = [*head.splitlines(), None, None, None][:3]
-    git: dict[str, Any] = {"root": toplevel, "commit": commit, "branch": branch}
+    git: dict[str, Any] = {"commit": None, "branch": None}
+    changed = untracked = 0
+    for line in status.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split(" ", 2)[2]
+            git["commit"] = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(" ", 2)[2]
+            git["branch"] = None if head == "(detached)" else head
+        elif line.startswith("? "):
+            untracked += 1
+        elif line and not line.startswith("#"):
+            changed += 1
     config = _git(where, "config", "--get-regexp", r"^(remote\.origin\.url|user\.name|user\.email)$") or ""
     for line in config.splitlines():
         key, _, value = line.partition(" ")
@@ -120,10 +131,8 @@ def capture_code() -> tuple[dict[str, Any], bytes | None]:
             git["remote"] = strip_credentials(value)
         elif key in ("user.name", "user.email"):
             git[key.replace(".", "_")] = value
-    status = _git(where, "status", "--porcelain=v1", "--untracked-files=normal") or ""
-    changed = [line for line in status.splitlines() if not line.startswith("??")]
-    git["dirty"] = bool(changed)
-    git["untracked"] = sum(1 for line in status.splitlines() if line.startswith("??"))
+    git["dirty"] = changed > 0
+    git["untracked"] = untracked
     diff: bytes | None = None
     if changed:
         text = _git(where, "diff", "HEAD", "--binary")
