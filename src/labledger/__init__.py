@@ -19,6 +19,7 @@ from labledger.fingerprint import fingerprint
 from labledger.plugins import hookimpl
 from labledger.query import ArtifactView, RunView, experiments, get_run, runs
 from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
+from labledger.reproduce import diff_runs, reproduction_plan, verify
 from labledger.run import NoActiveRunError, Run
 from labledger.seeds import seed_everything
 from labledger.start import active_run, start_run
@@ -42,6 +43,7 @@ __all__ = [
     "Store",
     "__version__",
     "active_run",
+    "diff_runs",
     "errors",
     "experiments",
     "fingerprint",
@@ -56,10 +58,12 @@ __all__ = [
     "note",
     "open_store",
     "plugins",
+    "reproduction_plan",
     "runs",
     "seed_everything",
     "set_tags",
     "start_run",
+    "verify",
 ]
 
 

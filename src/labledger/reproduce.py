@@ -15,6 +15,8 @@ import platform
 import shlex
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,13 @@ from labledger.query import RunView, get_run
 
 __all__ = [
     "DEFAULT_IGNORE",
+    "Verification",
     "compare_reproduction",
     "diff_packages",
     "diff_runs",
     "reproduction_plan",
     "requirements_text",
+    "verify",
 ]
 
 #: Metrics that differ between identical runs by nature (timings); ``verify`` ignores them.
@@ -206,6 +210,56 @@ def diff_runs(run_a: RunView | str, run_b: RunView | str, store: Any = None) -> 
             {k: a.environment.get(k) for k in env_keys}, {k: b.environment.get(k) for k in env_keys}
         ),
     }
+
+
+@dataclass
+class Verification:
+    """The outcome of :func:`verify`."""
+
+    original: RunView
+    reproduction: RunView | None
+    returncode: int
+    differences: list[dict[str, Any]]
+
+    @property
+    def reproduced(self) -> bool:
+        return self.returncode == 0 and self.reproduction is not None and not self.differences
+
+
+def verify(
+    run: RunView | str,
+    command: list[str],
+    *,
+    rtol: float = 1e-6,
+    ignore: tuple[str, ...] = DEFAULT_IGNORE,
+    store: Any = None,
+) -> Verification:
+    """Run ``command`` as a reproduction of ``run`` and compare the new run with it.
+
+    The command runs with ``LABLEDGER_REPRODUCTION_OF`` (its run is linked to the
+    original), the original's store and experiment. Params, dataset fingerprints,
+    final metrics (except ``ignore`` patterns) and fold means are compared within ``rtol``.
+
+    >>> import labledger as ll
+    >>> ll.verify("digits/svc-rbf", ["python", "train.py"]).reproduced  # doctest: +SKIP
+    True
+    """
+    original = _view(run, store)
+    env = {
+        **os.environ,
+        "LABLEDGER_REPRODUCTION_OF": original.id,
+        "LABLEDGER_STORE": str(original.store.path),
+        "LABLEDGER_EXPERIMENT": original.experiment,
+    }
+    started = time.time()
+    proc = subprocess.run(list(command), env=env, check=False)
+    rows = original.store.query(
+        "SELECT id FROM runs WHERE reproduction_of = ? AND start_time >= ? ORDER BY start_time DESC LIMIT 1",
+        (original.id, started - 1),
+    )
+    again = get_run(rows[0]["id"], original.store) if rows else None
+    differences = compare_reproduction(original, again, rtol=rtol, ignore=ignore) if again else []
+    return Verification(original, again, proc.returncode, differences)
 
 
 def current_platform() -> str:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from typing import Any
 
 import click
@@ -215,32 +212,21 @@ def verify(
     Example:
         labledger verify digits/svc-rbf -- python train.py --C 10
     """
-    from labledger.query import get_run
-    from labledger.reproduce import DEFAULT_IGNORE, compare_reproduction
+    from labledger.reproduce import DEFAULT_IGNORE
+    from labledger.reproduce import verify as verify_run
 
-    original = get_run(run_ref, store or None)
-    env = {
-        **os.environ,
-        "LABLEDGER_REPRODUCTION_OF": original.id,
-        "LABLEDGER_STORE": str(original.store.path),
-        "LABLEDGER_EXPERIMENT": original.experiment,
-    }
-    started = time.time()
-    click.echo(f"re-running {original.experiment}/{original.name}: {' '.join(command)}", err=True)
-    proc = subprocess.run(list(command), env=env, check=False)
-    if proc.returncode != 0:
-        click.echo(f"not reproduced: the command exited with status {proc.returncode}")
-        sys.exit(1)
-    rows = original.store.query(
-        "SELECT id FROM runs WHERE reproduction_of = ? AND start_time >= ? ORDER BY start_time DESC LIMIT 1",
-        (original.id, started - 1),
+    click.echo(f"re-running {run_ref}: {' '.join(command)}", err=True)
+    result = verify_run(
+        run_ref, list(command), rtol=rtol, ignore=ignore or DEFAULT_IGNORE, store=store or None
     )
-    if not rows:
+    original, again = result.original, result.reproduction
+    if result.returncode != 0:
+        click.echo(f"not reproduced: the command exited with status {result.returncode}")
+        sys.exit(1)
+    if again is None:
         click.echo("not reproduced: the command recorded no run (does it call ll.start_run?)")
         sys.exit(1)
-    again = get_run(rows[0]["id"], original.store)
-    differences = compare_reproduction(original, again, rtol=rtol, ignore=ignore or DEFAULT_IGNORE)
-    if not differences:
+    if result.reproduced:
         click.echo(
             f"reproduced: run {again.experiment}/{again.name} ({again.id[:12]}) matches "
             f"{original.name} within rtol={rtol:g}"
@@ -251,7 +237,7 @@ def verify(
         fmt.table(
             [
                 (d["section"], d["key"], fmt.value(d["original"]), fmt.value(d["reproduction"]))
-                for d in differences
+                for d in result.differences
             ],
             ["section", "key", "original", "reproduction"],
         )
