@@ -18,6 +18,7 @@ from labledger import _lifecycle, plugins
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Every test gets its own default store and the default plugins only."""
     monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "store"))
+    monkeypatch.chdir(tmp_path)  # whatever a framework writes next to the working directory stays here
     monkeypatch.delenv("LABLEDGER_EXPERIMENT", raising=False)
     monkeypatch.delenv("LABLEDGER_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("LABLEDGER_REPRODUCTION_OF", raising=False)
@@ -49,6 +50,7 @@ def run_script(tmp_path: Path, store_path: Path):
         script = tmp_path / f"script_{abs(hash(code))}.py"
         script.write_text(textwrap.dedent(code))
         full_env = {**os.environ, "LABLEDGER_STORE": str(store_path), **(env or {})}
+        popen.setdefault("cwd", tmp_path)  # frameworks write logs next to the working directory
         return subprocess.run(
             [sys.executable, str(script)],
             env=full_env,

@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from labledger import errors, plugins
+from labledger.aggregation import metric_direction
+from labledger.compare import compare
 from labledger.fingerprint import fingerprint
+from labledger.leaderboard import leaderboard
 from labledger.plugins import hookimpl
 from labledger.query import ArtifactView, RunView, experiments, get_run, runs
 from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
@@ -43,18 +46,21 @@ __all__ = [
     "Store",
     "__version__",
     "active_run",
+    "compare",
     "diff_runs",
     "errors",
     "experiments",
     "fingerprint",
     "get_run",
     "hookimpl",
+    "leaderboard",
     "log_artifact",
     "log_dataset",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "metric_direction",
     "note",
     "open_store",
     "plugins",

@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
@@ -53,6 +55,8 @@ class _State:
         self.terminated = False
         self.uncaught: BaseException | None = None
         self.installed = False
+        # held by the background writer while it delivers, and by writer_paused()
+        self.deliver_lock = threading.RLock()
 
 
 _state = _State()
@@ -98,13 +102,21 @@ def _writer_loop() -> None:
         now = time.monotonic()
         for run in open_runs():
             try:
-                delivered = run._deliver()
-                if delivered or now - last_beat.get(run.id, 0.0) >= HEARTBEAT_SECONDS:
-                    if not delivered:
-                        run.store.heartbeat(run.id)
-                    last_beat[run.id] = now
+                with _state.deliver_lock:
+                    delivered = run._deliver()
+                    if delivered or now - last_beat.get(run.id, 0.0) >= HEARTBEAT_SECONDS:
+                        if not delivered:
+                            run.store.heartbeat(run.id)
+                        last_beat[run.id] = now
             except Exception as e:  # keep the writer alive whatever happens
                 run._report_background_error(e)
+
+
+@contextmanager
+def writer_paused() -> Iterator[None]:
+    """Keep the background writer from delivering until the block ends (bulk transactions)."""
+    with _state.deliver_lock:
+        yield
 
 
 def _install() -> None:

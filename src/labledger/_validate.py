@@ -30,7 +30,26 @@ def check_key(key: Any, what: str = "key") -> str:
         raise InvalidKeyError(key, f"contains the control character {m.group()!r} at {m.start()}", what)
     if key != key.strip():
         raise InvalidKeyError(key, "must not start or end with white space", what)
+    if not _encodable(key):
+        raise InvalidKeyError(key, "contains an unpaired surrogate (not valid UTF-8 text)", what)
     return key
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_value(key: str, value: Any, what: str = "value") -> str:
+    """``value`` if it is a str that can be stored (valid UTF-8), else raise naming ``key``."""
+    if not isinstance(value, str):
+        raise InvalidValueError(key, value, f"a {what} is a str; convert with str(value)")
+    if not _encodable(value):
+        raise InvalidValueError(key, value, "contains an unpaired surrogate (not valid UTF-8 text)")
+    return value
 
 
 def metric_value(key: str, value: Any) -> float:
@@ -76,7 +95,9 @@ def step_value(key: str, step: Any, what: str = "step") -> int:
 
 def json_value(key: str, value: Any) -> Any:
     """A JSON-compatible copy of a param value (tuples become lists, NumPy scalars Python)."""
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return text_value(key, value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value
@@ -85,8 +106,8 @@ def json_value(key: str, value: Any) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise InvalidValueError(key, value, f"dict keys must be str, found {k!r}")
+            if not isinstance(k, str) or not _encodable(k):
+                raise InvalidValueError(key, value, f"dict keys must be valid str, found {k!r}")
             out[k] = json_value(f"{key}/{k}", v)
         return out
     item = getattr(value, "item", None)

@@ -9,42 +9,20 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
 from labledger import _format as fmt
-from labledger.errors import LabledgerError
+from labledger._cli_common import json_option, json_out, library_errors, store_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_HEADLINE = 4
 
 
-def _library_errors(f: F) -> F:
-    @wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except LabledgerError as e:
-            raise click.ClickException(str(e)) from e
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _json_out(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, allow_nan=True))
-
-
-store_option = click.option(
-    "--store",
-    envvar="LABLEDGER_STORE",
-    default=None,
-    metavar="PATH",
-    help="Store folder (default: $LABLEDGER_STORE or ./.labledger).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+_library_errors = library_errors
+_json_out = json_out
 
 
 @click.group()
@@ -142,26 +120,78 @@ def render_runs(rows: list[dict[str, Any]]) -> str:
 
 @main.command()
 @click.argument("experiment", required=False)
+@click.option(
+    "--where", "-w", default=None, help="Filter, e.g. 'metrics.val_acc > 0.9 and params.model = \"svc\"'."
+)
+@click.option(
+    "--order-by", "order_by", multiple=True, help="Sort by a field; '-' first for descending (repeatable)."
+)
+@click.option("--columns", "-c", default=None, help="Comma-separated fields to show instead of the headline.")
 @click.option("--children/--no-children", default=True, help="Include nested (child) runs.")
 @click.option("--limit", type=int, default=None, help="Show at most this many runs.")
 @store_option
 @json_option
 @_library_errors
-def runs(experiment: str | None, children: bool, limit: int | None, store: str | None, as_json: bool) -> None:
+def runs(
+    experiment: str | None,
+    where: str | None,
+    order_by: tuple[str, ...],
+    columns: str | None,
+    children: bool,
+    limit: int | None,
+    store: str | None,
+    as_json: bool,
+) -> None:
     """List runs (newest first) with their headline params and metrics.
+
+    --where takes the filter language: params.<key>, metrics.<key>,
+    folds.<key>[.mean|.std|.n], tags.<key>, dataset.train, pipeline, status,
+    name, author, experiment, parent, start_time; =, !=, <, <=, >, >=, in (...),
+    like, is null; and, or, not, parentheses.
 
     \b
     Example:
-        labledger runs digits-svm --limit 20
+        labledger runs digits-svm --where 'folds.accuracy > 0.95 and status = "finished"' \\
+            --order-by -folds.accuracy --columns name,params.C,folds.accuracy --limit 20
     """
     from labledger.query import run_rows
 
-    rows = run_rows(experiment, store or None, include_children=children, limit=limit)
+    rows = run_rows(
+        experiment,
+        store or None,
+        include_children=children,
+        limit=limit,
+        where=where,
+        order_by=list(order_by),
+    )
+    fields = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
+    if fields:
+        from labledger.listing import column_values
+        from labledger.store import open_store
+
+        values = column_values(open_store(store or None), rows, fields)
+        picked = [{"id": r["id"], **v} for r, v in zip(rows, values, strict=True)]
+        if as_json:
+            _json_out(picked)
+            return
+        cells = [
+            [fmt.short_id(p["id"])]
+            + [
+                fmt.mean_std(r["folds"][f[6:]]["mean"], r["folds"][f[6:]]["std"])
+                if f.startswith("folds.") and f[6:] in r.get("folds", {})
+                else fmt.value(p.get(f))
+                for f in fields
+            ]
+            for p, r in zip(picked, rows, strict=True)
+        ]
+        click.echo(fmt.table(cells, ["id", *fields]) if rows else "no matching runs")
+        return
     if as_json:
         _json_out(rows)
         return
     if not rows:
-        click.echo("no runs yet" + (f" in experiment {experiment!r}" if experiment else ""))
+        scope = f" in experiment {experiment!r}" if experiment else ""
+        click.echo(("no matching runs" if where else "no runs yet") + scope)
         return
     click.echo(render_runs(rows))
 
@@ -191,6 +221,52 @@ def show(run_ref: str, store: str | None, as_json: bool) -> None:
     click.echo(render_run(run))
 
 
+def _lineage_lines(run: Any) -> list[str]:
+    """Code, environment, seeds, model, pipeline and completeness lines of ``labledger show``."""
+    lines = []
+    lineage = run.lineage
+    who = lineage.get("author") or {}
+    if who.get("name"):
+        lines.append(f"git author  {who['name']} <{who.get('email') or '-'}>")
+    git = (lineage.get("code") or {}).get("git")
+    if git:
+        dirty = " (dirty: uncommitted.diff stored)" if git.get("dirty") else ""
+        lines.append(
+            f"code        {str(git.get('commit'))[:12]} on {git.get('branch')}{dirty}"
+            f"   remote {git.get('remote') or '-'}"
+        )
+    elif (lineage.get("code") or {}).get("script_sha256"):
+        lines.append(f"code        not in git; script sha256 {lineage['code']['script_sha256'][:16]}")
+    env = run.environment
+    if env.get("python"):
+        gpu = env.get("gpu") or {}
+        gpus = ", ".join(gpu.get("devices") or []) or "none"
+        lines.append(
+            f"environment Python {env['python']} on {env.get('platform', '-')}, "
+            f"{env.get('cpu_count', '?')} × {env.get('cpu') or 'cpu'}, GPUs {gpus}, "
+            f"{len(run.packages)} packages"
+        )
+    seeds = lineage.get("seeds") or {}
+    if seeds:
+        seen = ", ".join(f"{k}={v}" for k, v in (seeds.get("observed") or {}).items())
+        lines.append(
+            f"seeds       {seeds.get('seed', '-')}"
+            + (f" (reached {', '.join(seeds.get('reached') or [])})" if seeds.get("reached") else "")
+            + (f"   observed {seen}" if seen else "")
+        )
+    if run.model_type:
+        lines.append(f"model       {run.model_type}")
+    for p in run.pipelines:
+        lines.append(f"pipeline    {p['name']} version {p['version'][:16]}")
+    if run.reproduction_of:
+        lines.append(f"reproduces  {run.reproduction_of}")
+    if run.parent_id is None:
+        report = run.completeness
+        missing = f"   missing: {', '.join(report.missing)}" if report.missing else ""
+        lines.append(f"complete    {report.score}{missing}")
+    return lines
+
+
 def render_run(run: Any) -> str:
     """The text of ``labledger show``."""
     out: list[str] = []
@@ -206,6 +282,7 @@ def render_run(run: Any) -> str:
     argv = " ".join(run.source.get("argv") or [])
     if argv:
         add(f"command     {argv}")
+    out.extend(_lineage_lines(run))
     if run.params:
         add("\nparams")
         add(fmt.table([(k, fmt.value(v)) for k, v in run.params.items()], ["key", "value"]))
@@ -312,8 +389,11 @@ def _register_plugin_commands() -> None:
     pm = plugins.get_plugin_manager()
     for info in pkgutil.iter_modules(commands.__path__):
         name = f"labledger.commands.{info.name}"
-        if not pm.has_plugin(name) and not pm.is_blocked(name):
-            pm.register(importlib.import_module(name), name=name)
+        if pm.has_plugin(name) or pm.is_blocked(name):
+            continue
+        module = importlib.import_module(name)
+        if not pm.has_plugin(name):
+            pm.register(module, name=name)
     plugins.notify("labledger_register_commands", cli=main)
 
 

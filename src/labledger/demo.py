@@ -43,11 +43,19 @@ def run_demo(
     from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
     from labledger.cli import render_runs
+    from labledger.integrations._sklearn_search import cv_params
     from labledger.query import run_rows
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    splits = list(cv.split(X_train, y_train))
+    # the scikit-learn integration's conventions, so comparisons can check that the folds are the same
+    cv_info = {
+        **cv_params(cv, splits=splits),
+        "cv/n_train": len(splits[0][0]),
+        "cv/n_test": len(splits[0][1]),
+    }
     ids = []
     for name, kind, params, hypothesis in CANDIDATES:
         echo(f"training {name} ...")
@@ -61,13 +69,8 @@ def run_demo(
                 tags={"dataset": "digits", "source": "labledger demo"},
             ) as run:
                 ids.append(run.id)
-                run.log_params({"model": kind, **params})
-                run.log_config(
-                    {
-                        "cv": {"class": "StratifiedKFold", "n_splits": 5, "shuffle": True, "random_state": 0},
-                        "test_size": 0.25,
-                    }
-                )
+                run.log_params({"model": kind, **params, **cv_info, "scoring/accuracy": "accuracy"})
+                run.log_config({"test_size": 0.25, "split_random_state": 0})
                 run.log_dataset("digits-X", X_train, role="train")
                 run.log_dataset("digits-y", y_train, role="train")
                 run.log_dataset("digits-X-test", X_test, role="test")
@@ -91,5 +94,8 @@ def run_demo(
     echo("")
     echo(render_runs(run_rows(experiment, store)))
     where = store or os.environ.get("LABLEDGER_STORE") or "./.labledger"
-    echo(f"\nstore: {where}   try: labledger show {experiment}/svc-rbf-c10")
+    echo(f"\nstore: {where}")
+    echo(f"next:  labledger show {experiment}/svc-rbf-c10")
+    echo(f"       labledger leaderboard {experiment} --metric accuracy")
+    echo(f"       labledger compare {experiment}/svc-rbf-c1 {experiment}/svc-rbf-c10")
     return ids

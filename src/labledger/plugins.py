@@ -32,6 +32,7 @@ import sys
 import threading
 import traceback
 import warnings
+from collections.abc import Hashable
 from typing import Any
 
 import pluggy
@@ -54,6 +55,7 @@ __all__ = [
     "report_error",
     "reset",
     "unregister",
+    "warn_once",
 ]
 
 ENTRY_POINT_GROUP = "labledger"
@@ -73,7 +75,6 @@ class PluginWarning(LabledgerWarning):
 
 _pm: pluggy.PluginManager | None = None
 _pm_lock = threading.RLock()
-_reported: set[tuple[str, str]] = set()
 
 
 def _build() -> pluggy.PluginManager:
@@ -100,7 +101,7 @@ def get_plugin_manager(fresh: bool = False) -> pluggy.PluginManager:
     with _pm_lock:
         if _pm is None or fresh:
             _pm = _build()
-            _reported.clear()
+            forget_warnings("plugin")
         return _pm
 
 
@@ -109,7 +110,7 @@ def reset() -> None:
     global _pm
     with _pm_lock:
         _pm = None
-        _reported.clear()
+        forget_warnings("plugin")
 
 
 def register(plugin: object, name: str | None = None) -> str:
@@ -156,6 +157,36 @@ def _trace(hook: str, plugin_name: str) -> None:
         print(f"labledger: {hook} -> {plugin_name}", file=sys.stderr)
 
 
+_warned: set[Hashable] = set()
+
+
+def warn_once(key: Hashable, message: str, category: type[Warning] = LabledgerWarning) -> bool:
+    """Warn once per ``key`` (tracking failures, plugin errors); returns whether it warned.
+
+    When warnings are turned into errors (``-W error``, pytest), the message goes to
+    standard error instead: reporting a tracking problem must never break training.
+    """
+    with _pm_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+    try:
+        warnings.warn(message, category, stacklevel=3)
+    except Warning:
+        print(f"labledger: {message}", file=sys.stderr)
+    return True
+
+
+def forget_warnings(prefix: str | None = None) -> None:
+    """Let :func:`warn_once` warn again (for keys that are tuples starting with ``prefix``, or all)."""
+    with _pm_lock:
+        if prefix is None:
+            _warned.clear()
+        else:
+            for key in [k for k in _warned if isinstance(k, tuple) and k and k[0] == prefix]:
+                _warned.discard(key)
+
+
 def report_error(plugin_name: str, hook: str, error: BaseException) -> PluginError:
     """Report a plugin's failure once per (plugin, hook) as a :class:`PluginWarning`."""
     return _report(plugin_name, hook, error)
@@ -163,16 +194,8 @@ def report_error(plugin_name: str, hook: str, error: BaseException) -> PluginErr
 
 def _report(plugin_name: str, hook: str, error: BaseException) -> PluginError:
     err = PluginError(plugin_name, hook, error)
-    with _pm_lock:
-        first = (plugin_name, hook) not in _reported
-        _reported.add((plugin_name, hook))
-    if first:
-        detail = "".join(traceback.format_exception(error))
-        try:
-            warnings.warn(f"{err}\n{detail}", PluginWarning, stacklevel=4)
-        except Warning:
-            # warnings turned into errors (e.g. under pytest): never let that reach training
-            print(f"labledger: {err}\n{detail}", file=sys.stderr)
+    detail = "".join(traceback.format_exception(error))
+    warn_once(("plugin", plugin_name, hook), f"{err}\n{detail}", PluginWarning)
     return err
 
 

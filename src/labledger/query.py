@@ -15,9 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from labledger.errors import RunNotFoundError
+from labledger.errors import RunNotFoundError, StoreError
 from labledger.store import Store, open_store
-from labledger.store.codec import NO_EPOCH, decode_chunk
+from labledger.store.codec import NO_EPOCH, DamagedChunkError, decode_chunk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,6 +122,8 @@ class RunView:
         self.error: str | None = self._row["error"]
         self.source: dict[str, Any] = json.loads(self._row["source"] or "{}")
         self.environment: dict[str, Any] = json.loads(self._row.get("environment") or "{}")
+        self.reproduction_of: str | None = self._row.get("reproduction_of")
+        self.packages_sha: str | None = self._row.get("packages_sha")
 
     def __repr__(self) -> str:
         return f"<RunView {self.experiment}/{self.name} {self.id[:12]} {self.status}>"
@@ -182,7 +184,14 @@ class RunView:
             "WHERE c.run_id = ? AND k.name = ? ORDER BY c.seq",
             (self.id, key),
         )
-        parts = [decode_chunk(r["data"]) for r in rows]
+        try:
+            parts = [decode_chunk(r["data"]) for r in rows]
+        except DamagedChunkError as e:
+            raise StoreError(
+                str(self.store.db_path),
+                f"the history of {key!r} in run {self.id} is damaged ({e}); the other keys and runs are "
+                "readable. Restore the store from a backup to recover it.",
+            ) from e
         if not parts:
             empty = np.array([], dtype=np.int64)
             return {
@@ -292,6 +301,62 @@ class RunView:
         rows = self.store.query(_RUN_SELECT + " WHERE r.parent_id = ? ORDER BY r.id", (self.id,))
         return [RunView(self.store, r) for r in rows]
 
+    @cached_property
+    def lineage(self) -> dict[str, Any]:
+        """Code version, author, seeds and package-set digest; a child run shows its parent's
+        code, author and packages (it does not capture its own)."""
+        own = json.loads(self._row.get("lineage") or "{}")
+        if self.parent_id is None:
+            return dict(own)
+        rows = self.store.query("SELECT lineage FROM runs WHERE id = ?", (self.parent_id,))
+        inherited = json.loads(rows[0]["lineage"] or "{}") if rows else {}
+        merged = {k: v for k, v in inherited.items() if k != "seeds"}
+        merged.update(own)
+        merged.setdefault("inherited_from", self.parent_id)
+        return merged
+
+    @cached_property
+    def packages(self) -> dict[str, str]:
+        """``{distribution: version}`` installed when the run started (shared by identical sets)."""
+        sha = self.packages_sha or self.lineage.get("packages_sha256")
+        return self.store.packages(sha) if sha else {}
+
+    @cached_property
+    def pipelines(self) -> list[dict[str, Any]]:
+        """Feature pipelines recorded with ``log_pipeline``: name, version, structure, text."""
+        rows = self.store.query(
+            "SELECT name, version, structure, text, created_at FROM pipelines WHERE run_id = ? ORDER BY name",
+            (self.id,),
+        )
+        return [{**dict(r), "structure": json.loads(r["structure"])} for r in rows]
+
+    @property
+    def model_type(self) -> str | None:
+        """The fully qualified class of the run's model, when recorded."""
+        if "model/class" in self.params:
+            return str(self.params["model/class"])
+        for a in self.artifacts:
+            if a.kind == "model" and a.metadata.get("class"):
+                return str(a.metadata["class"])
+        return None
+
+    @cached_property
+    def completeness(self) -> Any:
+        """A :class:`labledger.completeness.CompletenessReport` over the nine parts of an experiment."""
+        from labledger.completeness import assess
+
+        return assess(
+            params=self.params,
+            datasets=self.datasets,
+            pipelines=self.pipelines,
+            metric_keys=list(self.summary),
+            fold_keys=sorted({k for k, _ in self.fold_stats}),
+            artifacts=[{"kind": a.kind, "metadata": a.metadata} for a in self.artifacts],
+            seeds=self.lineage.get("seeds"),
+            hypothesis=self.hypothesis,
+            notes=len(self.notes),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Everything about the run as JSON-compatible data (children as ids)."""
         return {
@@ -328,6 +393,11 @@ class RunView:
                 for a in self.artifacts
             ],
             "datasets": self.datasets,
+            "pipelines": [{k: p[k] for k in ("name", "version", "text")} for p in self.pipelines],
+            "model_type": self.model_type,
+            "lineage": self.lineage,
+            "reproduction_of": self.reproduction_of,
+            "completeness": self.completeness.to_dict(),
             "children": [c.id for c in self.children],
         }
 
@@ -396,100 +466,48 @@ def run_rows(
     store: str | os.PathLike[str] | Store | None = None,
     include_children: bool = True,
     limit: int | None = None,
+    where: str | None = None,
+    order_by: str | list[str] | tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs as plain dicts with ``params``, ``metrics`` (summaries) and ``tags`` sub-dicts."""
-    st = _store(store)
-    where, args = [], []
-    if experiment is not None:
-        where.append("e.name = ?")
-        args.append(experiment)
-    if not include_children:
-        where.append("r.parent_id IS NULL")
-    sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id DESC"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    rows = [dict(r) for r in st.query(sql, args)]
-    by_id = {r["id"]: r for r in rows}
-    for r in rows:
-        r["params"], r["metrics"], r["tags"] = {}, {}, {}
-    if not rows:
-        return rows
-    scope = "SELECT r.id FROM runs r JOIN experiments e ON e.id = r.experiment_id" + (
-        " WHERE " + " AND ".join(where) if where else ""
-    )
-    for key, value, run_id in st.query(
-        f"SELECT key, value, run_id FROM params WHERE run_id IN ({scope})", args
-    ):
-        if run_id in by_id:
-            by_id[run_id]["params"][key] = json.loads(value)
-    for s in st.query(
-        f"SELECT run_id, key, count, last, min, max, last_step FROM metric_summary WHERE run_id IN ({scope})",
-        args,
-    ):
-        if s["run_id"] in by_id:
-            by_id[s["run_id"]]["metrics"][s["key"]] = float("nan") if s["last"] is None else s["last"]
-    for f in st.query(
-        f"SELECT run_id, key, split, n, mean, std FROM fold_stats WHERE run_id IN ({scope})", args
-    ):
-        if f["run_id"] in by_id:
-            folds = by_id[f["run_id"]].setdefault("folds", {})
-            name = f["key"] if f["split"] == "test" else f"{f['split']}/{f['key']}"
-            folds[name] = {"mean": _nan(f["mean"]), "std": _nan(f["std"]), "n": f["n"]}
-    for key, value, run_id in st.query(
-        f"SELECT key, value, run_id FROM tags WHERE run_id IN ({scope})", args
-    ):
-        if run_id in by_id:
-            by_id[run_id]["tags"][key] = value
-    return rows
+    """Runs as plain dicts with ``params``, ``metrics`` (last values), ``folds`` and ``tags`` sub-dicts.
+
+    ``where`` and ``order_by`` take the filter language of :mod:`labledger.filters`.
+
+    >>> run_rows("digits-svm", where="metrics.val_acc > 0.9", order_by="-metrics.val_acc")  # doctest: +SKIP
+    """
+    from labledger.listing import select_rows
+
+    return select_rows(_store(store), experiment, include_children, limit, where, order_by)
 
 
 def runs(
     experiment: str | None = None,
     store: str | os.PathLike[str] | Store | None = None,
-    include_children: bool = True,
+    include_children: bool = False,
     limit: int | None = None,
+    where: str | None = None,
+    order_by: str | list[str] | tuple[str, ...] | None = None,
+    aggregate: str | list[str] | tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
-    """Runs as a DataFrame: one row per run, newest first.
+    """Runs as a DataFrame: one row per run, newest first unless ``order_by`` says otherwise.
 
     Columns: ``id``, ``experiment``, ``name``, ``status``, ``parent_id``,
     ``start_time``, ``end_time``, ``duration``, ``author``, ``hypothesis``, then
     ``params.<key>``, ``metrics.<key>`` (last value), ``folds.<key>.mean`` /
-    ``folds.<key>.std`` (cross-validation folds; ``<split>/<key>`` for splits other
-    than ``test``) and ``tags.<key>``.
+    ``folds.<key>.std`` / ``folds.<key>.n`` (cross-validation folds;
+    ``<split>/<key>`` for splits other than ``test``) and ``tags.<key>``.
+
+    ``where`` filters with the filter language (:mod:`labledger.filters`),
+    ``order_by`` sorts (``"-metrics.val_acc"``: descending; several fields with
+    commas or a list), ``limit`` caps the count. ``aggregate`` adds
+    ``metrics.<key>.<how>`` columns for ``min``, ``max``, ``count``, ``best``
+    (follows :func:`labledger.metric_direction`) or ``mean_last_<N>`` (mean of
+    the last N logged values; reads the histories).
 
     >>> import labledger as ll
-    >>> ll.runs("digits-svm").sort_values("metrics.val/acc")  # doctest: +SKIP
+    >>> ll.runs("digits-svm", where='params.kernel = "rbf" and folds.accuracy > 0.95',
+    ...         order_by="-folds.accuracy", limit=10, aggregate="best")  # doctest: +SKIP
     """
-    import pandas as pd
+    from labledger.listing import select_frame
 
-    base_cols = [
-        "id",
-        "experiment",
-        "name",
-        "status",
-        "parent_id",
-        "start_time",
-        "end_time",
-        "duration",
-        "author",
-        "hypothesis",
-    ]
-    rows = run_rows(experiment, store, include_children, limit)
-    records = []
-    now = time.time()
-    for r in rows:
-        rec = {c: r.get(c) for c in base_cols}
-        rec["duration"] = (r["end_time"] or now) - r["start_time"]
-        for prefix in ("params", "metrics"):
-            for k, v in r[prefix].items():
-                rec[f"{prefix}.{k}"] = v
-        for k, stats in r.get("folds", {}).items():
-            rec[f"folds.{k}.mean"] = stats["mean"]
-            rec[f"folds.{k}.std"] = stats["std"]
-        for k, v in r["tags"].items():
-            rec[f"tags.{k}"] = v
-        records.append(rec)
-    df = pd.DataFrame.from_records(records, columns=None if records else base_cols)
-    for col in ("start_time", "end_time"):
-        df[col] = pd.to_datetime(df[col], unit="s", utc=True)
-    return df
+    return select_frame(_store(store), experiment, include_children, limit, where, order_by, aggregate)

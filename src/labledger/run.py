@@ -329,9 +329,7 @@ class Run(AssetsMixin):
         clean: dict[str, str] = {}
         for k, v in tags.items():
             _validate.check_key(k, "tag key")
-            if not isinstance(v, str):
-                raise InvalidValueError(k, v, "tag values are str; convert with str(value)")
-            clean[k] = v
+            clean[k] = _validate.text_value(k, v, "tag value")
         if clean:
             self._notify("labledger_tags_set", tags=clean)
 
@@ -347,6 +345,7 @@ class Run(AssetsMixin):
         self._check_open("add a note")
         if not isinstance(text, str) or not text.strip():
             raise InvalidValueError("note", text, "a note is a non-empty str")
+        _validate.text_value("note", text, "note")
         self._notify("labledger_note_added", text=text, timestamp=_now())
         self._notes += 1
 

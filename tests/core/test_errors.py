@@ -148,7 +148,7 @@ def test_negative_epoch_is_refused(run):
 def test_param_values_that_are_not_json_are_refused(run):
     with pytest.raises(InvalidValueError, match="'model'"):
         run.log_params({"model": object()})
-    with pytest.raises(InvalidValueError, match="dict keys must be str"):
+    with pytest.raises(InvalidValueError, match="dict keys must be valid str"):
         run.log_params({"grid": [{1: "a"}]})
 
 

@@ -180,12 +180,12 @@ def test_hypothesis_child_runs_and_listing(store_path):
     assert view.hypothesis == "more data helps"
     assert [c.id for c in view.children] == [child.id]
     assert ll.get_run(child.id).parent_id == parent.id
-    df = ll.runs("exp-a")
+    df = ll.runs("exp-a", include_children=True)
     assert isinstance(df, pd.DataFrame) and len(df) == 2
     for col in ("id", "name", "status", "start_time", "end_time", "duration", "params.C", "metrics.acc"):
         assert col in df.columns
     assert set(df["status"]) == {"finished"}
-    top = ll.runs("exp-a", include_children=False)
+    top = ll.runs("exp-a")
     assert top["id"].tolist() == [parent.id]
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["NO_EPOCH", "decode_chunk", "decode_chunk_lists", "encode_chunk"]
+__all__ = ["NO_EPOCH", "DamagedChunkError", "decode_chunk", "decode_chunk_lists", "encode_chunk"]
 
 VERSION = 1
 NO_EPOCH = -1
@@ -54,20 +54,33 @@ def encode_chunk(
 ) -> bytes:
     """Encode one series chunk; all four columns have the same length."""
     n = len(values)
-    ep = [NO_EPOCH if e is None else e for e in epochs]
-    ms = [int(t * 1000.0) for t in timestamps]
+    if epochs.count(None) == len(epochs):
+        ep: Sequence[int] = [NO_EPOCH] * len(epochs)
+    else:
+        ep = [NO_EPOCH if e is None else e for e in epochs]
+    ms = list(map(int, map((1000.0).__mul__, timestamps)))
     packed = _le(_delta(steps)) + _le(_delta(ep)) + _le(_delta(ms))
     z = zlib.compress(packed, 1)
     return _HEADER.pack(VERSION, n, len(z)) + z + _le(array("d", values))
 
 
+class DamagedChunkError(ValueError):
+    """A stored metric chunk cannot be decoded (the database was altered or damaged)."""
+
+
 def _split(blob: bytes) -> tuple[int, bytes, bytes]:
-    version, n, zlen = _HEADER.unpack_from(blob)
-    if version != VERSION:
-        raise ValueError(f"unknown metric chunk version {version}")
-    start = _HEADER.size
-    packed = zlib.decompress(blob[start : start + zlen])
-    return n, packed, blob[start + zlen :]
+    try:
+        version, n, zlen = _HEADER.unpack_from(blob)
+        if version != VERSION:
+            raise DamagedChunkError(f"unknown metric chunk version {version}")
+        start = _HEADER.size
+        packed = zlib.decompress(blob[start : start + zlen])
+    except (struct.error, zlib.error) as e:
+        raise DamagedChunkError(f"damaged metric chunk ({e})") from None
+    raw = blob[start + zlen :]
+    if len(packed) != 24 * n or len(raw) != 8 * n:
+        raise DamagedChunkError(f"damaged metric chunk (sizes do not match its {n} points)")
+    return n, packed, raw
 
 
 def decode_chunk(blob: bytes) -> dict[str, np.ndarray]:

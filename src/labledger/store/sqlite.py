@@ -67,10 +67,22 @@ class Store:
     # -- connections -----------------------------------------------------
 
     def _open_checked(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(
+                str(self.path),
+                "is a file, not a store folder. Point LABLEDGER_STORE or store= at a folder "
+                "(it is created when missing), or move this file away.",
+            )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StoreError(str(self.path), f"cannot create the store folder ({e})") from e
+            raise StoreError(
+                str(self.path), f"cannot create the store folder ({e}); check the path and permissions"
+            ) from e
+        if self.db_path.exists() and not self.db_path.is_file():
+            raise StoreError(
+                str(self.db_path), "is not a file, so this folder is not a labledger store; move it away."
+            )
         if self.db_path.exists() and self.db_path.stat().st_size > 0:
             with open(self.db_path, "rb") as f:
                 if f.read(16) != _SQLITE_MAGIC:
@@ -82,6 +94,15 @@ class Store:
         try:
             self._migrate()
         except sqlite3.DatabaseError as e:
+            if not os.access(self.path, os.W_OK) or (
+                self.db_path.exists() and not os.access(self.db_path, os.W_OK)
+            ):
+                raise StoreError(
+                    str(self.db_path),
+                    f"cannot be opened ({e}): the store is read-only. labledger needs write access "
+                    "to the store folder, even to read it; fix the permissions or copy the store to "
+                    "a writable place.",
+                ) from e
             raise StoreError(
                 str(self.db_path),
                 f"cannot be read ({e}). The file may be truncated or corrupt; restore it from "
@@ -123,8 +144,32 @@ class Store:
         return sqlite_utils.Database(self.conn)
 
     @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Group this thread's writes into one transaction (bulk recording, e.g. a search's candidates).
+
+        Writes inside join it (each as a savepoint, so a refused write undoes only
+        itself); the background writer pauses meanwhile so it never waits on this
+        thread's lock.
+
+        >>> with store.transaction():            # doctest: +SKIP
+        ...     for params in candidates:
+        ...         ll.start_run("exp", parent=search_run).end()
+        """
+        from labledger import _lifecycle
+
+        with _lifecycle.writer_paused(), self.write() as conn:
+            self._local.bulk_depth = getattr(self._local, "bulk_depth", 0) + 1
+            try:
+                yield conn
+            finally:
+                self._local.bulk_depth -= 1
+
+    @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, retried while another writer holds the lock."""
+        if getattr(self._local, "bulk_depth", 0) and getattr(self._local, "pid", None) == os.getpid():
+            yield from self._savepoint()
+            return
         conn = self.conn
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
         delay = 0.005
@@ -141,6 +186,14 @@ class Store:
                 delay = min(delay * 2, 0.5)
         try:
             yield conn
+        except sqlite3.IntegrityError:  # a constraint or trigger refused the write: the caller's to handle
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        except sqlite3.DatabaseError as e:  # disk full, I/O error, read-only, corrupt: name the store
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise self._wrap(e) from e
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -152,8 +205,27 @@ class Store:
                 conn.execute("ROLLBACK")
             raise self._wrap(e) from e
 
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        name = f"labledger_{self._local.bulk_depth}_{id(conn)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
+
     def _wrap(self, e: sqlite3.Error) -> StoreError:
         msg = str(e)
+        if "malformed" in msg or "not a database" in msg:
+            return StoreError(
+                str(self.db_path),
+                f"is damaged ({msg}). Restore it from a backup, or move it away to start a new "
+                "store (`sqlite3 labledger.db .recover` may rescue what it holds)",
+            )
         if "disk" in msg or "full" in msg or "readonly" in msg or "read-only" in msg:
             return StoreError(
                 str(self.db_path), f"cannot be written ({msg}); check free space and permissions"
@@ -220,7 +292,8 @@ class Store:
                 with self.write() as conn:
                     conn.execute(
                         "INSERT INTO runs (id, experiment_id, name, parent_id, status, kind, start_time, "
-                        "heartbeat, author, hypothesis, host, pid, source, environment, reproduction_of) VALUES "
+                        "heartbeat, author, hypothesis, host, pid, source, environment, reproduction_of) "
+                        "VALUES "
                         "(:id, :experiment_id, :name, :parent_id, 'running', :kind, :start_time, "
                         ":start_time, :author, :hypothesis, :host, :pid, :source, :environment, "
                         ":reproduction_of)",
@@ -436,13 +509,17 @@ class Store:
                 else r["heartbeat"] < now - stale_after
             )
         ]
-        if dead:
+        if not dead:
+            return 0
+        try:
             with self.write() as conn:
                 conn.executemany(
                     "UPDATE runs SET status = 'crashed', end_time = coalesce(end_time, heartbeat) "
                     "WHERE id = ? AND status = 'running'",
                     [(d,) for d in dead],
                 )
+        except StoreError:
+            return 0  # a full or read-only disk: reading must still work; they are marked next time
         return len(dead)
 
 

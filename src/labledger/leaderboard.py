@@ -1,0 +1,260 @@
+"""Every run of an experiment ranked on one metric, with fold variance and significance.
+
+>>> import labledger as ll
+>>> board = ll.leaderboard("digits-svm", metric="accuracy")   # doctest: +SKIP
+>>> print(board.render())                                     # doctest: +SKIP
+>>> board.to_frame()                                          # doctest: +SKIP
+
+All runs are listed, never only the best: runs ranked by the mean over their
+folds (or by the metric's last value when they have no folds), each tested
+against the leader with a paired test on the same folds. Runs whose
+difference from the leader is not significant are marked ``≈ leader``; runs
+that cannot be compared with the leader say why; failed, killed and crashed
+runs come last with their status.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from labledger import _format as fmt
+from labledger.store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labledger.query import RunView
+
+__all__ = ["Entry", "Leaderboard", "leaderboard"]
+
+RANKED_STATUSES = ("finished", "running")
+
+
+@dataclass
+class Entry:
+    """One run's line on the leaderboard."""
+
+    run: RunView
+    mean: float
+    std: float
+    n: int
+    source: str  # "folds", "metric" or "" (no value)
+    rank: int | None = None
+    p_value: float | None = None
+    tie: bool | None = None  # not significantly different from the leader
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "id": self.run.id,
+            "name": self.run.name,
+            "status": self.run.status,
+            "mean": self.mean,
+            "std": self.std,
+            "n": self.n,
+            "source": self.source,
+            "p_value": self.p_value,
+            "tie_with_leader": self.tie,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Leaderboard:
+    experiment: str
+    metric: str
+    split: str
+    direction: str
+    test: str
+    alpha: float
+    entries: list[Entry] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per run: rank, id, name, status, mean, std, n, source, p_value, tie_with_leader, note."""
+        import pandas as pd
+
+        columns = [
+            "rank",
+            "id",
+            "name",
+            "status",
+            "mean",
+            "std",
+            "n",
+            "source",
+            "p_value",
+            "tie_with_leader",
+            "note",
+        ]
+        return pd.DataFrame([e.to_dict() for e in self.entries], columns=columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "metric": self.metric,
+            "split": self.split,
+            "direction": self.direction,
+            "test": self.test,
+            "alpha": self.alpha,
+            "entries": [e.to_dict() for e in self.entries],
+        }
+
+    def render(self, style: Callable[..., str] | None = None) -> str:
+        """The text of ``labledger leaderboard``."""
+        from labledger.stats import TESTS
+
+        style = style or (lambda text, **_: text)
+        better = "higher" if self.direction == "max" else "lower"
+        out = [
+            f"{self.experiment}: {self.metric} ({better} is better), split {self.split}; "
+            f"≈ leader = not significantly different from the leader "
+            f"({TESTS[self.test]}, alpha={self.alpha:g})"
+        ]
+        rows = []
+        for e in self.entries:
+            if e.rank == 1:
+                mark = "leader"
+            elif e.tie is True:
+                mark = "≈ leader"
+            elif e.tie is False:
+                mark = "worse"
+            else:
+                mark = ""
+            value = (
+                fmt.mean_std(e.mean, e.std)
+                if e.source == "folds"
+                else fmt.value(e.mean if e.source else None)
+            )
+            line = [
+                "-" if e.rank is None else e.rank,
+                fmt.short_id(e.run.id),
+                e.run.name,
+                e.run.status,
+                value,
+                e.n or "-",
+                "-" if e.p_value is None else f"{e.p_value:.3g}",
+                mark,
+                e.note,
+            ]
+            if e.rank is None:
+                line = [style(str(c), fg="red") if i == 3 else c for i, c in enumerate(line)]
+            elif e.tie or e.rank == 1:
+                line = [style(str(c), bold=True) if i == 7 else c for i, c in enumerate(line)]
+            rows.append(line)
+        out.append(
+            fmt.table(rows, ["rank", "id", "name", "status", self.metric, "folds", "p vs leader", "", "note"])
+        )
+        if any(e.rank is None and e.note.startswith("not comparable") for e in self.entries):
+            out.append(
+                style(
+                    "!! unranked runs marked NOT COMPARABLE used other data, folds or metric definitions",
+                    fg="red",
+                )
+            )
+        return "\n".join(out)
+
+
+def _value(run: RunView, metric: str, split: str) -> tuple[float, float, int, str]:
+    stats = run.fold_stats.get((metric, split))
+    if stats is not None:
+        return stats["mean"], stats["std"], int(stats["n"]), "folds"
+    summary = run.summary.get(metric)
+    if summary is not None:
+        return summary["last"], math.nan, 1, "metric"
+    return math.nan, math.nan, 0, ""
+
+
+def leaderboard(
+    experiment: str,
+    metric: str,
+    split: str = "test",
+    test: str = "nadeau-bengio",
+    alpha: float = 0.05,
+    where: str | None = None,
+    include_children: bool = False,
+    store: str | os.PathLike[str] | Store | None = None,
+) -> Leaderboard:
+    """Rank every run of ``experiment`` on ``metric`` (a fold key, else a logged metric's last value).
+
+    ``metric``'s direction comes from :func:`labledger.metric_direction`;
+    ``where`` narrows the runs with the filter language.
+
+    >>> ll.leaderboard("digits-svm", "accuracy", test="paired-t").to_frame()  # doctest: +SKIP
+    """
+    from labledger.aggregation import metric_direction
+    from labledger.compare import comparability_issues, compare_pair
+    from labledger.query import RunView, _store, run_rows
+    from labledger.stats import TESTS, UnknownTestError
+
+    if test not in TESTS:
+        raise UnknownTestError(test)
+    st = _store(store)
+    direction = metric_direction(metric, store=st)
+    board = Leaderboard(experiment, metric, split, direction, test, alpha)
+    views = [RunView(st, r) for r in run_rows(experiment, st, include_children=include_children, where=where)]
+    ranked: list[Entry] = []
+    no_value: list[Entry] = []
+    ended: list[Entry] = []
+    for view in views:
+        entry = Entry(view, *_value(view, metric, split))
+        if view.status not in RANKED_STATUSES:
+            entry.note = f"{view.status}" + (f": {_first_line(view.error)}" if view.error else "")
+            ended.append(entry)
+        elif not entry.source or math.isnan(entry.mean):
+            entry.note = f"no {metric} value"
+            no_value.append(entry)
+        else:
+            ranked.append(entry)
+    sign = -1.0 if direction == "max" else 1.0
+    ranked.sort(key=lambda e: (sign * e.mean, e.run.id))
+    # The leader comes from the largest group of runs scored on the same data, folds and
+    # metric definition; runs outside it are listed as not comparable, never ranked with it.
+    groups: dict[tuple[Any, ...], list[Entry]] = {}
+    for entry in ranked:
+        groups.setdefault(_comparability_key(entry.run, metric), []).append(entry)
+    main = max(groups.values(), key=lambda g: (len(g), -ranked.index(g[0]))) if groups else []
+    outside = [e for e in ranked if e not in main]
+    if main:
+        leader = main[0]
+        for i, entry in enumerate(main, start=1):
+            entry.rank = i
+            if entry is leader:
+                continue
+            if leader.source != "folds" or entry.source != "folds":
+                entry.note = "no folds to test against the leader"
+                continue
+            pair = compare_pair(
+                leader.run, entry.run, metric, split, test, alpha, direction, ("leader", "this run")
+            )
+            blocking = [issue.message for issue in pair.issues if issue.blocking]
+            if blocking:
+                entry.note = blocking[0]
+            elif pair.result is not None:
+                entry.p_value = pair.result.p_value
+                entry.tie = not pair.significant
+        for entry in outside:
+            reasons = [i.message for i in comparability_issues(leader.run, entry.run, metric) if i.blocking]
+            entry.note = reasons[0] if reasons else "not comparable with the leader"
+    board.entries = main + outside + no_value + ended
+    return board
+
+
+def _comparability_key(run: RunView, metric: str) -> tuple[Any, ...]:
+    """Runs with equal keys were scored on the same data, folds and metric definition."""
+    from labledger.compare import CV_PARAMS
+
+    params = run.params
+    train = tuple(sorted(d["fingerprint"] or "" for d in run.datasets if d["role"] == "train"))
+    folds = params.get("cv/fingerprint") or tuple(repr(params.get(k)) for k in CV_PARAMS)
+    return train, folds, repr(params.get(f"scoring/{metric}"))
+
+
+def _first_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return last if len(last) <= 60 else last[:57] + "..."

@@ -1,0 +1,236 @@
+"""Keras 3 integration: real tiny models on the digits data, checked against ``history.history``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # what tox sets; Keras reads it at import
+pytest.importorskip("keras")
+
+import keras
+import numpy as np
+from sklearn.datasets import load_digits
+
+import labledger as ll
+from labledger.errors import InvalidValueError
+from labledger.integrations.keras import LedgerCallback
+
+pytestmark = [
+    # Keras reading its own variables under NumPy 2 (model.save in the tests' reference callback)
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning"),
+]
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).astype("float32")[:600], y[:600]
+
+
+def _model(learning_rate=0.01) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def test_fit_is_recorded_as_keras_reports_it(digits, tmp_path: Path) -> None:
+    x, y = digits
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.02, decay_steps=5, decay_rate=0.5)
+    model = _model(schedule)
+    callback = LedgerCallback("keras-digits", checkpoint_monitor="val_loss", log_every_n_batches=4)
+    history = model.fit(x, y, epochs=3, batch_size=64, validation_split=0.25, verbose=0, callbacks=[callback])
+
+    view = ll.get_run(callback.run.id)
+    assert view.status == "finished"
+    params = view.params
+    assert params["model/class"] == "keras.src.models.sequential.Sequential"
+    assert params["model/layers"] == len(model.layers) == 2
+    assert params["model/params/total"] == model.count_params()
+    assert params["model/config/name"] == model.get_config()["name"]
+    assert params["compile/loss"] == "sparse_categorical_crossentropy"
+    assert params["compile/metrics"] == ["accuracy"]
+    assert params["optimizer/learning_rate/class_name"] == "ExponentialDecay"
+    assert params["optimizer/learning_rate/config/initial_learning_rate"] == 0.02
+    assert params["fit/epochs"] == 3 and params["fit/batch_size"] == 64
+    assert params["fit/validation_split"] == 0.25 and params["fit/steps"] == history.params["steps"]
+    assert view.datasets[0]["summary"]["shape"] == [450, 64]  # the training part of the split
+    # every epoch log, step = epoch, exactly as Keras reports it
+    for key, values in history.history.items():
+        series = view.metric(key)
+        assert list(series.step) == [0, 1, 2] and list(series.epoch) == [0, 1, 2]
+        assert series.value.tolist() == pytest.approx([float(v) for v in values], rel=1e-12)
+    # the learning rate in effect at each epoch's start, from the schedule
+    steps = history.params["steps"]
+    expected_lr = [float(schedule(epoch * steps)) for epoch in range(3)]
+    assert view.metric("learning_rate").value.tolist() == pytest.approx(expected_lr, rel=1e-6)
+    assert list(view.metric("batch/loss").step) == list(range(4, 3 * steps + 1, 4))
+    # best checkpoints by val_loss, the final model, and both load back
+    best_epoch = int(np.argmin(history.history["val_loss"]))
+    assert view.summary["best_epoch"]["last"] == best_epoch
+    best = view.artifact(view.tags["checkpoint/best"])
+    assert best.kind == "checkpoint" and best.metadata["epoch"] == best_epoch
+    assert best.metadata["score"] == pytest.approx(min(history.history["val_loss"]))
+    final = view.artifact("model.keras")
+    assert final.kind == "model" and final.metadata["class"] == params["model/class"]
+    restored = keras.saving.load_model(final.download(tmp_path / "final.keras"))
+    np.testing.assert_allclose(
+        restored.predict(x[:20], verbose=0), model.predict(x[:20], verbose=0), rtol=1e-6
+    )
+    if best_epoch == 2:  # the best checkpoint is the final weights
+        reloaded = keras.saving.load_model(best.download(tmp_path / "best.keras"))
+        np.testing.assert_allclose(reloaded.predict(x[:20], verbose=0), model.predict(x[:20], verbose=0))
+
+
+def test_best_checkpoint_restores_its_epoch(digits, tmp_path: Path) -> None:
+    x, y = digits
+    model = _model(0.05)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+
+    class KeepEveryEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.save(reference / f"{epoch}.keras")
+
+    callback = LedgerCallback("keras-best", checkpoint_monitor="val_accuracy", log_model=False)
+    history = model.fit(
+        x, y, epochs=3, batch_size=32, validation_split=0.2, verbose=0, callbacks=[callback, KeepEveryEpoch()]
+    )
+    view = ll.get_run(callback.run.id)
+    best = view.artifact(view.tags["checkpoint/best"])
+    accuracies = history.history["val_accuracy"]
+    assert best.metadata["epoch"] == int(np.argmax(accuracies))  # "auto" maximizes accuracy
+    restored = keras.saving.load_model(best.download(tmp_path / "best.keras"))
+    same_epoch = keras.saving.load_model(reference / f"{best.metadata['epoch']}.keras")
+    np.testing.assert_array_equal(restored.predict(x[:30], verbose=0), same_epoch.predict(x[:30], verbose=0))
+    improved = [v for i, v in enumerate(accuracies) if v > max(accuracies[:i], default=-1.0)]
+    checkpoints = [a for a in view.artifacts if a.kind == "checkpoint"]
+    assert len(checkpoints) == len(improved)
+    assert not [a for a in view.artifacts if a.kind == "model"]
+
+
+def test_early_stopping_epochs(digits) -> None:
+    x, y = digits
+    stopper = keras.callbacks.EarlyStopping("val_loss", patience=1, min_delta=100.0)
+    callback = LedgerCallback("keras-early", log_model=False)
+    history = _model().fit(x, y, epochs=10, validation_split=0.2, verbose=0, callbacks=[callback, stopper])
+    view = ll.get_run(callback.run.id)
+    assert len(history.history["loss"]) == 2
+    assert view.summary["stopped_epoch"]["last"] == stopper.stopped_epoch == 1
+    assert view.summary["best_epoch"]["last"] == int(np.argmin(history.history["val_loss"]))
+    assert view.params["fit/batch_size"] == 32  # Keras' default
+    assert not [a for a in view.artifacts if a.kind == "checkpoint"]
+
+
+class FailingModel(keras.Sequential):
+    """Fails in its second epoch (the user's train_step)."""
+
+    def train_step(self, *args, **kwargs):
+        if getattr(self, "_epochs_seen", 0) >= 1:
+            raise RuntimeError("exploding gradients on purpose")
+        return super().train_step(*args, **kwargs)
+
+
+class CountEpochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.model._epochs_seen = epoch + 1
+
+
+def test_failing_fit_inside_the_callback_block_is_failed(digits) -> None:
+    x, y = digits
+    model = FailingModel([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(RuntimeError, match="on purpose"), LedgerCallback("keras-fail") as callback:
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[CountEpochs(), callback])
+    view = ll.get_run(callback.run.id)
+    assert view.status == "failed" and "exploding gradients" in view.error
+    assert len(view.metric("loss")) == 1  # epoch 0 was logged before the failure
+    assert view.params["model/class"].endswith("FailingModel")
+
+
+def test_interrupt_inside_the_callback_block_is_killed(digits) -> None:
+    x, y = digits
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), LedgerCallback("keras-kill") as callback:
+        _model().fit(x, y, epochs=4, verbose=0, callbacks=[callback, CtrlC()])
+    view = ll.get_run(callback.run.id)
+    assert view.status == "killed" and len(view.metric("loss")) == 2
+
+
+def test_each_fit_gets_its_own_run(digits) -> None:
+    x, y = digits
+    callback = LedgerCallback("keras-twice", log_model=False)
+    model = _model()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    first = callback.run
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
+    assert callback.run.id != first.id
+    assert ll.get_run(first.id).summary["loss"]["count"] == 1
+    assert ll.get_run(callback.run.id).summary["loss"]["count"] == 2
+    assert ll.get_run(callback.run.id).status == "finished"
+
+
+def test_uncaught_failure_ends_the_run_failed_at_exit(run_script) -> None:
+    script = """
+        import os
+        os.environ["KERAS_BACKEND"] = "torch"
+        import keras, numpy as np
+        from labledger.integrations.keras import LedgerCallback
+
+        class Boom(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1:
+                    raise ValueError("bad batch on purpose")
+
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+        model.fit(x, x.sum(1), epochs=5, verbose=0, callbacks=[LedgerCallback("keras-exit"), Boom()])
+    """
+    done = run_script(script, env={"LABLEDGER_COMPLETENESS": "off"}, timeout=120)
+    assert done.returncode != 0 and "bad batch on purpose" in done.stderr
+    (summary,) = [e for e in ll.experiments() if e["name"] == "keras-exit"]
+    assert summary["runs"] == 1 and not summary["running"]
+    store = ll.open_store(None)
+    (row,) = store.query("SELECT id FROM runs")
+    view = ll.get_run(row["id"])
+    assert view.status == "failed" and "bad batch on purpose" in view.error
+    assert list(view.metric("loss").epoch) == [0, 1]
+
+
+def test_a_given_run_stays_open_and_evaluate_lands_in_it(digits) -> None:
+    x, y = digits
+    model = _model()
+    with ll.start_run("keras-given") as run:
+        callback = LedgerCallback(run=run, log_model=False)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+        assert not run.ended
+        results = model.evaluate(x, y, verbose=0, callbacks=[callback], return_dict=True)
+    view = ll.get_run(run.id)
+    assert view.status == "finished"
+    assert view.summary["test_loss"]["last"] == pytest.approx(results["loss"])
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(InvalidValueError, match="checkpoint_mode"):
+        LedgerCallback(checkpoint_mode="best")
+    with pytest.raises(InvalidValueError, match="log_every_n_batches"):
+        LedgerCallback(log_every_n_batches=0)
