@@ -169,6 +169,8 @@ def _at_exit() -> None:
             run.end(status=status, error=error)
         except Exception as e:  # pragma: no cover - exit must go on
             print(f"labledger: could not end run {run.id} at exit: {e}", file=sys.stderr)
+    if "labledger.lineage" in sys.modules:  # let start-up captures of short runs finish
+        sys.modules["labledger.lineage"].capture_worker.wait(None, timeout=10)
 
 
 def _after_fork_in_child() -> None:

@@ -95,6 +95,24 @@ class AssetsMixin:
             self._assets.append((kind, meta))
         return record
 
+    def _store_code_bytes(self, data: bytes, name: str, metadata: Mapping[str, Any]) -> None:
+        """Store bytes as a ``code`` artifact, even after the run ended (the lineage capture's diff)."""
+        sha, size = self.store.blobs.put_bytes(data)
+        if self.store.artifact_sha(self.id, name) is not None:
+            return
+        record = ArtifactRecord(
+            name=name,
+            kind="code",
+            sha256=sha,
+            size=size,
+            media_type="text/x-diff",
+            metadata=_validate.json_value("metadata", dict(metadata)),
+            local_path=str(self.store.blobs.path_for(sha)),
+            created_at=_now(),
+        )
+        self._notify("labledger_artifact_logged", artifact=record)
+        self._assets.append(("code", record.metadata))
+
     def log_dataset(
         self,
         name: str,

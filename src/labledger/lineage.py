@@ -291,3 +291,65 @@ class _CodeCache:
 
 
 code_cache = _CodeCache()
+
+
+class CaptureWorker:
+    """One background thread that runs the start-up captures of every top-level run, in order.
+
+    Runs never wait for it: a capture may complete after its run has ended. At
+    interpreter exit, and on :meth:`labledger.Run.flush`, pending captures are
+    waited for (bounded).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[Any, Any]] = []
+        self._pending: dict[int, int] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(self, key: Any, job: Any) -> None:
+        """Run ``job()`` in the worker; ``key`` identifies it for :meth:`wait`."""
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._queue = []
+                self._pending = {}
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name="labledger-lineage", daemon=True)
+                self._thread.start()
+            self._queue.append((key, job))
+            self._pending[id(key)] = self._pending.get(id(key), 0) + 1
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                key, job = self._queue.pop(0)
+            try:
+                job()
+            finally:
+                with self._cond:
+                    left = self._pending.get(id(key), 1) - 1
+                    if left:
+                        self._pending[id(key)] = left
+                    else:
+                        self._pending.pop(id(key), None)
+                    self._cond.notify_all()
+
+    def wait(self, key: Any = None, timeout: float = 30.0) -> bool:
+        """Wait until ``key``'s captures (or all, when ``key`` is None) are done; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._pid != os.getpid():
+                return True
+            while self._pending if key is None else id(key) in self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+
+capture_worker = CaptureWorker()

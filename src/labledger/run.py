@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import traceback
-import warnings
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -116,7 +115,6 @@ class Run(AssetsMixin):
         self._notes = 0
         self.lineage: dict[str, Any] = {}
         self.reproduction_of: str | None = None
-        self._capture_thread: threading.Thread | None = None
         self._check_completeness = False
         self._background_reported = False
 
@@ -281,10 +279,19 @@ class Run(AssetsMixin):
             self._notify("labledger_metrics_logged", batch=batch)
             return True
 
-    def flush(self) -> None:
-        """Write every buffered metric now (also happens every second and at the end)."""
+    def flush(self, timeout: float = 30.0) -> None:
+        """Write every buffered metric now (also happens every second and at the end).
+
+        Also waits (up to ``timeout`` seconds) for the run's start-up lineage capture
+        (git state, packages), which otherwise completes in the background, even after
+        the run has ended.
+        """
         if self._state is not _DETACHED:
             self._deliver()
+            if self.parent_id is None:
+                from labledger.lineage import capture_worker
+
+                capture_worker.wait(self, timeout)
 
     # -- cross-validation folds ------------------------------------------
 
@@ -412,21 +419,19 @@ class Run(AssetsMixin):
                 "policy records it as failed. Call run.log_dataset(name, data) before it ends."
             )
         if report.missing:
-            warnings.warn(
+            plugins.warn_once(
+                ("completeness-end", str(self.store.path), self.experiment, tuple(report.missing)),
                 f"run {self.experiment}/{self.name} is {report.score} complete; missing: "
-                f"{', '.join(report.missing)} (labledger audit lists every run's gaps)",
+                f"{', '.join(report.missing)}. `labledger audit {self.experiment}` lists every run's "
+                "gaps; runs of this experiment missing the same parts are not warned about again.",
                 completeness.CompletenessWarning,
-                stacklevel=3,
             )
         return None
 
     def _finish_lineage(self) -> None:
-        """Wait for the start-up capture, then record the seeds that can be observed now."""
+        """Record the seeds that can be observed now (the start-up capture finishes on its own)."""
         from labledger.seeds import observed_seeds
 
-        thread = self._capture_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
         observed = observed_seeds()
         if observed:
             self._record_lineage({"seeds": {"observed": observed}})

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
-import threading
-import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from labledger import _lifecycle, _validate, plugins
@@ -49,16 +45,12 @@ def _capture_lineage(run: Run) -> None:
         }
         run._record_lineage(sections, packages)
         if diff:
-            with tempfile.TemporaryDirectory(prefix="labledger-diff-") as tmp:
-                path = Path(tmp) / "uncommitted.diff"
-                path.write_bytes(diff)
-                git = code.get("git") or {}
-                run.log_artifact(
-                    path,
-                    kind="code",
-                    name="uncommitted.diff",
-                    metadata={"commit": git.get("commit"), "capped": bool(git.get("diff_capped"))},
-                )
+            git = code.get("git") or {}
+            run._store_code_bytes(
+                diff,
+                "uncommitted.diff",
+                {"commit": git.get("commit"), "capped": bool(git.get("diff_capped"))},
+            )
     except Exception as e:  # lineage must never stop a run
         plugins.report_error("labledger.lineage", "capture", e)
 
@@ -161,15 +153,16 @@ def start_run(
         run._check_completeness = policy != "off"
         if seed_info is not None:
             run._record_lineage({"seeds": dict(seed_info)})
-        thread = threading.Thread(target=_capture_lineage, args=(run,), name="labledger-lineage", daemon=True)
-        run._capture_thread = thread
-        thread.start()
+        from labledger.lineage import capture_worker
+
+        capture_worker.submit(run, lambda: _capture_lineage(run))
         if policy == "warn" and not hypothesis:
-            warnings.warn(
+            plugins.warn_once(
+                ("completeness-start", st.path, exp),
                 f"run {exp}/{run.name} has no hypothesis: say what it should show with "
-                "start_run(..., hypothesis='...') (LABLEDGER_COMPLETENESS=off silences this)",
+                "start_run(..., hypothesis='...'). Further runs of this experiment are not warned "
+                "about again in this process (LABLEDGER_COMPLETENESS=off silences this).",
                 completeness.CompletenessWarning,
-                stacklevel=2,
             )
     return run
 

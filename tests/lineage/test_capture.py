@@ -103,6 +103,8 @@ def test_environment_and_packages_are_recorded_once_per_distinct_set(store_path,
         pass
     with ll.start_run("lineage") as b:
         pass
+    a.flush()  # the start-up capture completes in the background; flush waits for it
+    b.flush()
     va, vb = ll.get_run(a.id), ll.get_run(b.id)
     env = va.environment
     assert env["python"] == ".".join(map(str, sys.version_info[:3]))
@@ -118,6 +120,7 @@ def test_environment_and_packages_are_recorded_once_per_distinct_set(store_path,
 def test_child_runs_inherit_their_parents_lineage(store_path):
     with ll.start_run("lineage", seed=3) as parent, ll.start_run("lineage", parent=parent) as child:
         child.log_metric("m", 1.0)
+    parent.flush()
     view = ll.get_run(child.id)
     assert view.lineage["inherited_from"] == parent.id
     assert view.lineage["packages_sha256"] == ll.get_run(parent.id).lineage["packages_sha256"]

@@ -129,6 +129,8 @@ def test_diff_shows_only_what_changed(store_path):
     with ll.start_run("diffs", name="b", hypothesis="h", seed=3) as b:
         b.log_params({"C": 10.0, "kernel": "rbf", "gamma": "scale"})
         b.log_dataset("X", fingerprint="bbb")
+    a.flush()  # wait for the background start-up captures before comparing packages
+    b.flush()
     result = invoke("diff", "diffs/a", "diffs/b")
     out = result.output
     assert result.exit_code == 0

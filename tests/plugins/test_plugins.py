@@ -204,6 +204,7 @@ def test_hook_labledger_lineage_recorded(recorder, monkeypatch):
     plugins.register(Lineage(), name="lineage-watch")
     with ll.start_run("hooks", seed=7) as run:
         ll.seed_everything(8)
+    run.flush()  # waits for the background start-up capture
     sections = [s for s, _ in seen]
     assert sections[0]["seeds"]["seed"] == 7
     assert any(s.get("seeds", {}).get("seed") == 8 for s in sections)

@@ -198,6 +198,11 @@ CREATE TABLE settings (
     value TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+-- the start-up lineage capture may store the uncommitted diff after a short run ended
+DROP TRIGGER artifacts_run_open;
+CREATE TRIGGER artifacts_run_open BEFORE INSERT ON artifacts
+WHEN NEW.kind != 'code' AND (SELECT status FROM runs WHERE id = NEW.run_id) NOT IN ('running', 'crashed')
+BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
 """ + _OPEN_GUARD.format(table="pipelines")
 
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
