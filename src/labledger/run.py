@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import getpass
 import os
 import socket
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from labledger import _lifecycle, _validate, plugins
 from labledger._ids import new_run_id
 from labledger._run_assets import AssetsMixin
+from labledger._run_lineage import LineageMixin
 from labledger.errors import (
     FoldsConflictError,
     InvalidValueError,
@@ -52,7 +52,7 @@ class NoActiveRunError(LabledgerError):
         )
 
 
-class Run(AssetsMixin):
+class Run(AssetsMixin, LineageMixin):
     """One execution of an experiment: params, metrics, artifacts, tags and notes.
 
     Create runs with :func:`labledger.start_run`. A run is a context manager:
@@ -393,56 +393,6 @@ class Run(AssetsMixin):
         if refusal is not None:
             raise refusal
 
-    def completeness(self) -> Any:
-        """The :class:`labledger.completeness.CompletenessReport` of what was logged so far."""
-        from labledger import completeness
-
-        return completeness.assess(
-            params={k: _loads(v) for k, v in self._params.items()},
-            datasets=self._datasets,
-            pipelines=self._pipelines,
-            metric_keys=sorted(self._metric_keys),
-            fold_keys=sorted({k for k, _ in self._folds}),
-            artifacts=[{"kind": k, "metadata": m} for k, m in self._assets],
-            seeds=self.lineage.get("seeds"),
-            hypothesis=self.hypothesis,
-            notes=self._notes,
-        )
-
-    def _completeness_at_end(self) -> LabledgerError | None:
-        from labledger import completeness
-
-        report = self.completeness()
-        if completeness.policy() == "strict" and "dataset version" in report.missing:
-            return completeness.CompletenessError(
-                f"run {self.experiment}/{self.name} has no dataset version; the strict completeness "
-                "policy records it as failed. Call run.log_dataset(name, data) before it ends."
-            )
-        if report.missing:
-            plugins.warn_once(
-                ("completeness-end", str(self.store.path), self.experiment, tuple(report.missing)),
-                f"run {self.experiment}/{self.name} is {report.score} complete; missing: "
-                f"{', '.join(report.missing)}. `labledger audit {self.experiment}` lists every run's "
-                "gaps; runs of this experiment missing the same parts are not warned about again.",
-                completeness.CompletenessWarning,
-            )
-        return None
-
-    def _finish_lineage(self) -> None:
-        """Record the seeds that can be observed now (the start-up capture finishes on its own)."""
-        from labledger.seeds import observed_seeds
-
-        observed = observed_seeds()
-        if observed:
-            self._record_lineage({"seeds": {"observed": observed}})
-
-    def _record_lineage(self, sections: dict[str, Any], packages: dict[str, str] | None = None) -> None:
-        """Merge lineage sections in memory and hand them to the sinks."""
-        clean = _validate.json_value("lineage", sections)
-        with self._lock:
-            _merge(self.lineage, clean)
-        self._notify("labledger_lineage_recorded", lineage=clean, packages=packages)
-
     @property
     def ended(self) -> bool:
         return self._state is not _OPEN
@@ -495,14 +445,6 @@ def _fold_stats(vals: list[float]) -> dict[str, float | None]:
     mean = math.fsum(vals) / n
     var = math.fsum((v - mean) ** 2 for v in vals) / n
     return {"mean": mean, "std": math.sqrt(var), "min": min(vals), "max": max(vals)}
-
-
-def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
-    for k, v in new.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        else:
-            into[k] = copy.deepcopy(v)
 
 
 def _loads(text: str) -> Any:

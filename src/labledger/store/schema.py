@@ -8,6 +8,9 @@ The SQL lives here, apart from the code that runs it, so tests can read it.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+
 RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
 FINAL_STATUSES = ("finished", "failed", "killed")
 ARTIFACT_KINDS = (
@@ -208,3 +211,17 @@ BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
 MIGRATIONS: tuple[str, ...] = (V1, V2)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split a migration script into complete statements (triggers included)."""
+    buf: list[str] = []
+    for line in script.splitlines(keepends=True):
+        buf.append(line)
+        text = "".join(buf).strip()
+        if text and sqlite3.complete_statement(text):
+            yield text
+            buf = []
+    rest = "".join(buf).strip()
+    if rest:
+        yield rest

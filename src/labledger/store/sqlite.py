@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from labledger.errors import StoreError, StoreVersionError
 from labledger.store.blobs import BlobStore
 from labledger.store.codec import encode_chunk
-from labledger.store.schema import MIGRATIONS, SCHEMA_VERSION
+from labledger.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -244,7 +244,7 @@ class Store:
         with self.write():
             version = self.schema_version()  # another process may have migrated meanwhile
             for target in range(version, SCHEMA_VERSION):
-                for statement in _statements(MIGRATIONS[target]):
+                for statement in statements(MIGRATIONS[target]):
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
@@ -491,59 +491,8 @@ class Store:
     def reap_crashed(self, stale_after: float) -> int:
         """Mark as ``crashed`` the running runs whose process is gone or whose heartbeat is stale.
 
-        A run started on this host whose process no longer exists is crashed at
-        once; any other running run is crashed when its heartbeat is older than
-        ``stale_after`` seconds. Returns how many runs were marked.
+        See :func:`labledger.store.liveness.reap_crashed`.
         """
-        import socket
+        from labledger.store.liveness import reap_crashed
 
-        now = time.time()
-        host = socket.gethostname()
-        rows = self.query("SELECT id, host, pid, heartbeat FROM runs WHERE status = 'running'")
-        dead = [
-            r["id"]
-            for r in rows
-            if (
-                not _pid_alive(int(r["pid"] or 0))
-                if r["host"] == host
-                else r["heartbeat"] < now - stale_after
-            )
-        ]
-        if not dead:
-            return 0
-        try:
-            with self.write() as conn:
-                conn.executemany(
-                    "UPDATE runs SET status = 'crashed', end_time = coalesce(end_time, heartbeat) "
-                    "WHERE id = ? AND status = 'running'",
-                    [(d,) for d in dead],
-                )
-        except StoreError:
-            return 0  # a full or read-only disk: reading must still work; they are marked next time
-        return len(dead)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration script into complete statements (triggers included)."""
-    buf: list[str] = []
-    for line in script.splitlines(keepends=True):
-        buf.append(line)
-        text = "".join(buf).strip()
-        if text and sqlite3.complete_statement(text):
-            yield text
-            buf = []
-    rest = "".join(buf).strip()
-    if rest:
-        yield rest
+        return reap_crashed(self, stale_after)
