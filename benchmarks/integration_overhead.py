@@ -156,6 +156,12 @@ def lightning_setups() -> dict[str, Callable[[], Timing]]:
             lambda d: MLFlowLogger(experiment_name="bench", tracking_uri=f"sqlite:///{d}/mlflow.db")
         )
     setups["LedgerLogger"] = fit(lambda d: LedgerLogger("bench", store=d / "store"))
+    # what a user pays day to day: the store already exists (the fresh-store rows include creating it)
+    existing = fresh("lightning-store") / "store"
+    import labledger as ll
+
+    ll.open_store(existing)
+    setups["LedgerLogger, existing store"] = fit(lambda d: LedgerLogger("bench", store=existing))
     setups["LedgerCallback"] = fit(None, lambda d: [LedgerCallback("bench", store=d / "store")])
     setups["no logger + ModelCheckpoint"] = fit(None, checkpoint=True)
     setups["LedgerLogger + ModelCheckpoint"] = fit(

@@ -83,7 +83,7 @@ def bench_labledger(X: Any, y: Any, args: argparse.Namespace) -> tuple[Times, Ti
             llsk.log_search(fitted, X, y, run=run)
 
     record_times = timed(record, args.repeat)
-    children = ll.runs("bench-search")
+    children = ll.runs("bench-search", include_children=True)
     expected = args.repeat * (args.candidates + 1)
     if len(children) != expected:
         raise SystemExit(f"labledger recorded {len(children)} runs, expected {expected}")
