@@ -61,6 +61,8 @@ def export_frame(
     store: StoreArg = None,
 ) -> pd.DataFrame:
     """The flat table written to CSV and Parquet (fold values as lists)."""
+    import pandas as pd
+
     from labledger.query import _store, runs
 
     st = _store(store)
@@ -74,7 +76,8 @@ def export_frame(
     values = _fold_values(st, df["id"].tolist())
     names = sorted({name for per_run in values.values() for name in per_run})
     for name in names:
-        df[f"folds.{name}.values"] = [values.get(run_id, {}).get(name) for run_id in df["id"]]
+        column: list[Any] = [values.get(run_id, {}).get(name) for run_id in df["id"]]
+        df[f"folds.{name}.values"] = pd.Series(column, index=df.index, dtype=object)
     fold_cols = sorted(c for c in df.columns if c.startswith("folds."))
     others = [c for c in df.columns if not c.startswith("folds.") and not c.startswith("tags.")]
     tags = [c for c in df.columns if c.startswith("tags.")]
@@ -165,6 +168,8 @@ def export_records(
 
 def _flat_for_file(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
     """CSV gets lists/dicts as JSON text; Parquet gets mixed-type columns as JSON text."""
+    import pandas as pd
+
     df = df.copy()
     for col in df.columns:
         if df[col].dtype != object:
@@ -173,9 +178,10 @@ def _flat_for_file(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
         kinds = {type(v) for v in values}
         is_fold_list = col.endswith(".values") and col.startswith("folds.")
         if fmt == "parquet" and is_fold_list:
-            df[col] = [
+            lists: list[Any] = [
                 None if v is None else [math.nan if x is None else float(x) for x in v] for v in df[col]
             ]
+            df[col] = pd.Series(lists, index=df.index, dtype=object)
         elif any(k in (list, dict) for k in kinds) or (fmt == "parquet" and len(kinds) > 1):
             df[col] = [None if v is None else json.dumps(v, default=str) for v in df[col]]
     return df
