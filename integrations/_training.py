@@ -91,7 +91,11 @@ def numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def status_of(error: BaseException | None) -> str:
-    """``killed`` for an interruption (Ctrl-C, SIGTERM), ``failed`` for any other exception."""
+    """``killed`` for an interruption (Ctrl-C, SIGTERM), ``failed`` for any other exception.
+
+    Unlike the core's rule for ``with`` blocks, any ``SystemExit`` counts as an
+    interruption here: Lightning turns Ctrl-C into ``SystemExit`` before callbacks see it.
+    """
     if error is None:
         return "finished"
     if isinstance(error, KeyboardInterrupt | SystemExit):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import sklearn.model_selection._validation as _validation
 from sklearn.model_selection._search import BaseSearchCV
 
 import labledger as ll
+from labledger._lifecycle import outcome
 from labledger.errors import LabledgerError
 from labledger.integrations import _sklearn_capture as capture_mod
 from labledger.integrations._sklearn_search import record_cross_validate, record_search
@@ -158,9 +158,9 @@ def log_search(
             log_datasets=log_datasets,
             report=_report,
         )
-    except BaseException:
+    except BaseException as error:
         if owned:
-            target.end("failed", error=traceback.format_exc())
+            target.end(*outcome(error))
         raise
     if owned:
         target.end("finished")
@@ -351,12 +351,7 @@ def _start(config: _Config, what: str) -> ll.Run | None:
 
 def _end(run: ll.Run, error: BaseException | None) -> None:
     try:
-        if error is None:
-            run.end("finished")
-        elif isinstance(error, KeyboardInterrupt):
-            run.end("killed", error="".join(traceback.format_exception(error)))
-        else:
-            run.end("failed", error="".join(traceback.format_exception(error)))
+        run.end(*outcome(error))
     except (LabledgerError, OSError) as failure:
         _report("end the run", failure)
 

@@ -37,6 +37,20 @@ class Terminated(SystemExit):
         super().__init__(128 + signal.SIGTERM)
 
 
+def outcome(exc: BaseException | None) -> tuple[str, str | None]:
+    """The status and stored traceback of a run left by ``exc`` (``None``: it finished).
+
+    KeyboardInterrupt and SIGTERM are ``killed``; ``sys.exit(0)`` is ``finished``;
+    any other exception is ``failed``.
+    """
+    if exc is None or (
+        isinstance(exc, SystemExit) and not isinstance(exc, Terminated) and exc.code in (None, 0)
+    ):
+        return "finished", None
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ("killed" if isinstance(exc, KeyboardInterrupt | Terminated) else "failed"), text
+
+
 def flush_interval() -> float:
     try:
         return max(0.01, float(os.environ.get("LABLEDGER_FLUSH_INTERVAL", "1.0")))
@@ -154,16 +168,12 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _at_exit() -> None:
     _state.stopping = True
     _state.wake.set()
+    status: str
+    error: str | None
     if _state.terminated:
         status, error = "killed", "terminated by SIGTERM"
     else:
-        exc = _state.uncaught or getattr(sys, "last_value", None)
-        if exc is None:
-            status, error = "finished", None
-        elif isinstance(exc, KeyboardInterrupt | Terminated):
-            status, error = "killed", "".join(traceback.format_exception(exc))
-        else:
-            status, error = "failed", "".join(traceback.format_exception(exc))
+        status, error = outcome(_state.uncaught or getattr(sys, "last_value", None))
     for run in reversed(open_runs()):
         try:
             run.end(status=status, error=error)

@@ -8,7 +8,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -132,14 +131,7 @@ class Run(AssetsMixin, LineageMixin):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            self.end("finished")
-        elif isinstance(exc, KeyboardInterrupt | _lifecycle.Terminated):
-            self.end("killed", error="".join(traceback.format_exception(exc_type, exc, tb)))
-        elif isinstance(exc, SystemExit) and exc.code in (None, 0):
-            self.end("finished")
-        else:
-            self.end("failed", error="".join(traceback.format_exception(exc_type, exc, tb)))
+        self.end(*_lifecycle.outcome(exc))
 
     # -- params ----------------------------------------------------------
 
