@@ -82,7 +82,8 @@ def _git(cwd: Path, *args: str) -> str | None:
     return out.stdout.decode("utf-8", "replace")
 
 
-def _script() -> Path | None:
+def script_path() -> Path | None:
+    """The entry script of this process (``sys.argv[0]``, else ``__main__.__file__``), if any."""
     argv0 = sys.argv[0] if sys.argv else ""
     if argv0 and argv0 not in ("-c", "-m") and os.path.isfile(argv0):
         return Path(argv0).resolve()
@@ -97,7 +98,7 @@ def capture_code() -> tuple[dict[str, Any], bytes | None]:
     :returns: ``(code, diff)`` where ``diff`` is the uncommitted change (capped at
         :data:`DIFF_CAP_BYTES`) or ``None`` when the tree is clean or not in git.
     """
-    script = _script()
+    script = script_path()
     where = script.parent if script else Path.cwd()
     code: dict[str, Any] = {
         "script": str(script) if script else None,
@@ -251,13 +252,17 @@ def packages_digest(packages: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(packages, sort_keys=True).encode()).hexdigest()
 
 
+def os_user() -> str | None:
+    """The operating-system user running this process, when it can be told."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None
+
+
 def author(git: dict[str, Any] | None) -> dict[str, Any]:
     """Who ran it: git user when known, else the OS user; and the host."""
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = None
-    out: dict[str, Any] = {"user": user, "host": socket.gethostname()}
+    out: dict[str, Any] = {"user": os_user(), "host": socket.gethostname()}
     if git and git.get("user_name"):
         out["name"] = git["user_name"]
         out["email"] = git.get("user_email")
@@ -280,7 +285,7 @@ class _CodeCache:
             ttl = float(os.environ.get("LABLEDGER_CAPTURE_TTL", "2"))
         except ValueError:
             ttl = 2.0
-        key = (os.getcwd(), str(_script()))
+        key = (os.getcwd(), str(script_path()))
         with self.lock:
             if self.value is not None and self.key == key and time.monotonic() - self.when < ttl:
                 code, diff = self.value

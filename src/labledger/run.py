@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 import sys
@@ -87,12 +86,14 @@ class Run(AssetsMixin, LineageMixin):
         self.end_time: float | None = None
         self.status = "running"
         self.error: str | None = None
-        self.author = _author()
+        from labledger.lineage import os_user, script_path
+
+        self.author = os_user()
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.source = {
             "argv": list(sys.argv),
-            "script": _script_path(),
+            "script": str(script) if (script := script_path()) else None,
             "cwd": os.getcwd(),
             "executable": sys.executable,
         }
@@ -443,20 +444,6 @@ def _loads(text: str) -> Any:
     import json
 
     return json.loads(text)
-
-
-def _author() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return None
-
-
-def _script_path() -> str | None:
-    argv0 = sys.argv[0] if sys.argv else ""
-    if argv0 and argv0 not in ("-c", "-m") and os.path.isfile(argv0):
-        return os.path.abspath(argv0)
-    return None
 
 
 # start_run lives in labledger.start; importable from here too.
