@@ -20,6 +20,7 @@ except ImportError:  # the standalone distribution
 
 import labledger as ll
 from labledger.integrations._training import (
+    TRACKING_ERRORS,
     RunBinding,
     Spool,
     describe,
@@ -53,6 +54,8 @@ class _Recorder:
         self.trainer: weakref.ReferenceType[Any] | None = None
         self.datasets_seen: set[int] = set()
         self.exit_replay = False  # main process: an exit hook replays what workers left
+        self.stage: Any = None  # the trainer stage of the last metrics (datasets are looked at on a change)
+        self._direct: ll.Run | None = None  # the run, once nothing is left to replay: the fast path
 
     # -- where records go ---------------------------------------------------
 
@@ -62,14 +65,15 @@ class _Recorder:
         if self.spool is not None:
             return self.spool
         self.replay()
-        return self.binding.get()
+        run = self._direct = self.binding.get()
+        return run
 
     def _do(self, method: str, *args: Any, **kwargs: Any) -> None:
         try:
             sink = self._sink()
             if sink is not None:
                 getattr(sink, method)(*args, **kwargs)
-        except (ll.errors.LabledgerError, OSError) as e:
+        except TRACKING_ERRORS as e:
             self.binding.warn(e)
 
     def replay(self) -> None:
@@ -98,12 +102,15 @@ class _Recorder:
                 _live_runs[run.id] = run
                 folder = tempfile.mkdtemp(prefix="labledger-spool-")
                 self.pending_spools.append(folder)
+                self._direct = None  # the worker's records come first
                 if not self.exit_replay:
                     self.exit_replay = True
                     _register_exit_replay(self)
                 state["run_ref"] = (run.id, run.experiment, run.name)
                 state["spool"] = folder
         state["pending_spools"] = []
+        state["_direct"] = None
+        state["stage"] = None
         state["datasets_seen"] = set()
         state["binding"] = RunBinding(None, self.binding.start_run_kwargs)
         return state
@@ -177,11 +184,30 @@ class _Recorder:
             self._do("log_params", clean)
 
     def record_metrics(self, metrics: Mapping[str, Any], step: int | None, epoch: int | None = None) -> None:
+        """Log the numeric entries of ``metrics`` (an ``epoch`` entry becomes the epoch); the hot path."""
         values = numbers(metrics)
         if "epoch" in values:
             epoch = int(values.pop("epoch"))
-        if values:
+        if not values:
+            return
+        run = self._direct
+        if run is None:
             self._do("log_metrics", values, step=step, epoch=epoch)
+            return
+        try:
+            run.log_metrics(values, step=step, epoch=epoch)
+        except TRACKING_ERRORS as e:
+            self.binding.warn(e)
+
+    def record_step(self, metrics: Mapping[str, Any], step: int | None) -> None:
+        """What the logger gets from Lightning: metrics, and the datasets when the trainer's stage changed."""
+        trainer = self.trainer() if self.trainer is not None else None
+        if trainer is not None:
+            stage = trainer.state.stage
+            if stage != self.stage:
+                self.stage = stage
+                self.record_datasets(trainer)
+        self.record_metrics(metrics, step)
 
     def sync_checkpoints(self, callback: Any, epoch: int | None = None, step: int | None = None) -> None:
         """Store the checkpoints ``callback`` keeps that are new; tag those it dropped ``removed``."""

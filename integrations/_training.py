@@ -79,6 +79,9 @@ def numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The entries of ``metrics`` that are one number each (tensors and NumPy scalars included)."""
     out: dict[str, float] = {}
     for key, value in metrics.items():
+        if type(value) is float:  # what Lightning and Keras hand over: the hot path
+            out[key if type(key) is str else str(key)] = value
+            continue
         if isinstance(value, bool | str | bytes) or value is None:
             continue
         if _element_count(value) not in (None, 1):

@@ -39,6 +39,22 @@ from labledger.integrations._training import status_of
 
 __all__ = ["LedgerCallback", "LedgerLogger"]
 
+#: Per-batch callback hooks; :class:`LedgerCallback` records nothing in them.
+_BATCH_HOOKS = (
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
+    "on_predict_batch_start",
+    "on_predict_batch_end",
+)
+
 
 def _resolve_args(experiment: str | None, start_run_kwargs: dict[str, Any]) -> dict[str, Any]:
     if experiment is not None:
@@ -129,18 +145,14 @@ class LedgerLogger(pl.loggers.Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        trainer = self._recorder.trainer() if self._recorder.trainer is not None else None
-        if trainer is not None:
-            self._recorder.record_datasets(trainer)
-        self._recorder.record_metrics(metrics, step)
+        self._recorder.record_step(metrics, step)
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         self._recorder.sync_checkpoints(checkpoint_callback)
 
-    @rank_zero_only
     def save(self) -> None:
-        pass
+        pass  # points are written in the background; Lightning calls this after every log_metrics
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
@@ -176,6 +188,11 @@ class LedgerCallback(pl.Callback):
     def __init__(self, experiment: str | None = None, *, run: ll.Run | None = None, **start_run_kwargs: Any):
         self._recorder = _Recorder(run, _resolve_args(experiment, start_run_kwargs))
         self._saved_at: tuple[int, int] | None = None
+        # Lightning calls each callback's per-batch hooks thousands of times an epoch, unless the
+        # attribute is not callable: the ones this callback (or a subclass) leaves alone are turned off.
+        for hook in _BATCH_HOOKS:
+            if getattr(type(self), hook, None) is getattr(pl.Callback, hook, None):
+                setattr(self, hook, None)
 
     @property
     def run(self) -> ll.Run | None:

@@ -201,6 +201,29 @@ def test_callback_keeps_the_users_logger(tmp_path: Path, loaders) -> None:
     assert best.name == f"epoch={best.metadata['epoch']}-step={best.metadata['step']}.ckpt"
 
 
+def test_callback_subclass_keeps_its_own_batch_hooks(tmp_path: Path, loaders) -> None:
+    """The per-batch hooks LedgerCallback turns off stay on where a subclass defines them."""
+    train, val = loaders
+
+    class CountingCallback(LedgerCallback):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.batches = 0
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.batches += 1
+            pl_module.log("batch_seen", float(self.batches))
+
+    plain, counting = LedgerCallback("lit-hooks"), CountingCallback("lit-hooks")
+    assert plain.on_train_batch_end is None and plain.on_before_backward is None
+    assert plain.on_train_epoch_end is not None
+    trainer = _trainer(tmp_path, logger=False, callbacks=[counting])
+    trainer.fit(Regressor(), train, val)
+    counting.end()
+    assert counting.batches == 3 * len(train)
+    assert ll.get_run(counting.run.id).summary["batch_seen"]["last"] == 3 * len(train)
+
+
 @pytest.mark.parametrize("integration", ["logger", "callback"])
 def test_failing_training_step_leaves_a_failed_run(tmp_path: Path, loaders, integration: str) -> None:
     train, val = loaders
