@@ -36,6 +36,7 @@ from xgboost.callback import TrainingCallback
 import labledger as ll
 from labledger.errors import LabledgerError
 from labledger.integrations import _sklearn_capture
+from labledger.integrations._training import RunBinding
 from labledger.plugins import warn_once
 
 __all__ = ["LedgerCallback"]
@@ -86,7 +87,7 @@ class LedgerCallback(TrainingCallback):
 
     def _reset(self) -> None:
         self._target: ll.Run | None = None
-        self._owned = False
+        self._binding: RunBinding | None = None  # says whether this callback started the run
         self._fit: _sklearn_capture.FitCurves | None = None
 
     # scikit-learn's clone deep-copies callbacks: the copy shares the run, not a copy of it.
@@ -100,7 +101,7 @@ class LedgerCallback(TrainingCallback):
     # Sent to a worker process (n_jobs > 1): the copy there writes nothing.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(run=None, _target=None, _owned=False, _fit=None)
+        state.update(run=None, _target=None, _binding=None, _fit=None)
         return state
 
     @property
@@ -116,14 +117,13 @@ class LedgerCallback(TrainingCallback):
         self._fit = _sklearn_capture.current_fit()
         if self._fit is not None:  # inside a tracked search: the candidate's child run gets the curves
             return model
-        self._target = self.run or ll.active_run()
-        if self._target is None:
-            try:
-                self._target = ll.start_run(**self.start_run_kwargs)
-                self._owned = True
-            except (LabledgerError, OSError) as error:
-                _report("start a run", error)
-                return model
+        binding = RunBinding(self.run, self.start_run_kwargs)  # the given run, the active one, or a new one
+        try:
+            self._target = binding.get()
+        except (LabledgerError, OSError) as error:
+            _report("start a run", error)
+            return model
+        self._binding = binding
         self._guard("the booster configuration", self._log_config, model)
         if self.log_datasets:
             self._guard("dataset fingerprints", self._log_datasets)
@@ -173,7 +173,7 @@ class LedgerCallback(TrainingCallback):
                 if self.log_importance:
                     self._guard("feature importances", _log_importance, run, model)
         finally:
-            if self._owned:
+            if self._binding is not None and self._binding.owned:
                 try:
                     run.end("finished")
                 except (LabledgerError, OSError) as error:
