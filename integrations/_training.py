@@ -140,8 +140,8 @@ class RunBinding:
             active = ll.active_run()
             if active is not None:
                 self._run = active
-            else:
-                self._run = ll.start_run(**self.start_run_kwargs)
+            else:  # the integration's own run: bound to it, never the active run of the program
+                self._run = ll.start_run(**{"activate": False, **self.start_run_kwargs})
                 self.owned = True
         return self._run
 

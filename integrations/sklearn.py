@@ -145,7 +145,7 @@ def log_search(
     target = run or ll.active_run()
     owned = target is None
     if target is None:
-        target = ll.start_run(**start_run_kwargs)
+        target = ll.start_run(**{"activate": False, **start_run_kwargs})
     try:
         record_search(
             target,

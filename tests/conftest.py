@@ -12,6 +12,7 @@ import pytest
 
 import labledger as ll
 from labledger import _lifecycle, plugins
+from labledger import store as store_module
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for run in _lifecycle.open_runs():
         run.end("finished")
     plugins.reset()
+    # let go of this test's stores (their connections close with them): a session of hundreds
+    # of tests would otherwise hold thousands of file descriptors
+    for path in [p for p in store_module._open if p.is_relative_to(tmp_path.resolve())]:
+        store_module._open.pop(path, None)
 
 
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""Run ids (time-ordered, UUIDv7 layout, 32 hex digits) and readable run names."""
+"""Run ids (time-ordered, UUIDv7 layout, 32 hex digits) and readable run names.
+
+Both draw from the operating system's generator, never from the module-level
+``random`` (nor NumPy's or torch's global state): tracking a seeded program must
+not change what it draws.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import threading
 import time
 
 _lock = threading.Lock()
+#: labledger's own generator: ``os.urandom`` underneath, so no state to seed, share or copy on fork.
+_rng = random.SystemRandom()
 _last_ms = 0
 _counter = 0
 
@@ -106,7 +113,7 @@ def new_run_id() -> str:
             ms = _last_ms
             _counter += 1
         else:
-            _counter = random.getrandbits(8)
+            _counter = _rng.getrandbits(8)
         _last_ms = ms
         seq = _counter & 0xFFF
         if _counter > 0xFFF:  # more than 4096 ids in one millisecond: borrow the next one
@@ -121,4 +128,4 @@ def new_run_id() -> str:
 
 def new_run_name() -> str:
     """A readable name such as ``swift-otter-42``."""
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 99)}"
+    return f"{_rng.choice(_ADJECTIVES)}-{_rng.choice(_NOUNS)}-{_rng.randint(1, 99)}"

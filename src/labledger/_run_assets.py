@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Mapping
@@ -15,14 +16,26 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from labledger import _validate, plugins
-from labledger.errors import ArtifactConflictError, InvalidKeyError, InvalidValueError
+from labledger.errors import (
+    ArtifactConflictError,
+    ArtifactSourceError,
+    ArtifactWriteError,
+    InvalidKeyError,
+    InvalidValueError,
+)
+from labledger.plugins import LabledgerWarning
 from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, PipelineRecord
+from labledger.store.blobs import file_kind
 from labledger.store.schema import ARTIFACT_KINDS
 
 if TYPE_CHECKING:
     from labledger.store import Store
 
 _now = time.time
+
+
+class SkippedFilesWarning(LabledgerWarning):
+    """A directory artifact held entries that cannot be stored (FIFOs, sockets, dangling symlinks...)."""
 
 
 class AssetsMixin:
@@ -55,6 +68,18 @@ class AssetsMixin:
     ) -> ArtifactRecord:
         """Store a file or a whole directory by content (identical content is stored once).
 
+        Only regular files and directories (and symlinks to them) can be stored: a
+        FIFO, socket or device raises :class:`~labledger.errors.ArtifactSourceError`
+        and is never opened. Inside a directory such entries (and dangling symlinks)
+        are left out, listed in ``metadata["skipped"]`` as ``{"path", "reason"}``, and
+        reported by one :class:`SkippedFilesWarning`.
+
+        A store that cannot take the bytes (disk full, file-size limit) raises
+        :class:`~labledger.errors.ArtifactWriteError` naming the artifact and the
+        space it needs; no partial file is left behind and the run stays usable.
+        Unlike metrics, an artifact is not retried in the background: its source
+        file may be gone by then, so the caller decides (free space, log it again).
+
         :param path: file or directory to copy into the store.
         :param kind: one of ``model``, ``checkpoint``, ``plot``, ``predictions``,
             ``feature_importance``, ``table``, ``dataset``, ``code``, ``other``.
@@ -66,12 +91,15 @@ class AssetsMixin:
         self._check_open("log an artifact")
         source = Path(path)
         if not source.exists():
-            raise FileNotFoundError(f"cannot log artifact: {source} does not exist")
+            broken = " (a dangling symlink)" if source.is_symlink() else ""
+            raise FileNotFoundError(f"cannot log artifact: {source} does not exist{broken}")
         if kind not in ARTIFACT_KINDS:
             raise InvalidValueError("kind", kind, f"choose one of {', '.join(ARTIFACT_KINDS)}")
         art_name = _artifact_name(name if name is not None else source.name)
         meta = _validate.json_value("metadata", dict(metadata or {}))
-        sha, size, local, files = self.store.put_artifact(source)
+        sha, size, local, files, skipped = self._put_blobs(source, art_name)
+        if skipped:
+            meta["skipped" if "skipped" not in meta else "skipped_by_labledger"] = skipped
         existing = self.store.artifact_sha(self.id, art_name)
         if existing is not None and existing != sha:
             raise ArtifactConflictError(self.id, art_name, existing, sha)
@@ -93,7 +121,35 @@ class AssetsMixin:
         if existing is None:
             self._notify("labledger_artifact_logged", artifact=record)
             self._assets.append((kind, meta))
+        if skipped:
+            shown = ", ".join(f"{s['path']} ({s['reason']})" for s in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            plugins.warn_once(
+                ("artifact-skipped", self.id, art_name),
+                f"artifact {art_name!r} of run {self.id}: {len(skipped)} entries of {source} are not "
+                f"regular files or directories and were not stored: {shown}{more}. They are listed "
+                "in the artifact's metadata['skipped'].",
+                SkippedFilesWarning,
+            )
         return record
+
+    def _put_blobs(
+        self, source: Path, name: str
+    ) -> tuple[str, int, Path, list[tuple[str, str, int]] | None, list[dict[str, str]]]:
+        """Copy a file or directory into the blob area: sha, size, local path, files, skipped entries."""
+        blobs = self.store.blobs
+        mode = os.stat(source).st_mode
+        skipped: list[dict[str, str]] = []
+        try:
+            if stat.S_ISDIR(mode):
+                sha, size, files = blobs.put_directory(source, skipped=skipped)
+                return sha, size, blobs.path_for(sha), files, skipped
+            if not stat.S_ISREG(mode):
+                raise ArtifactSourceError(str(source), file_kind(mode))
+            sha, size = blobs.put_file(source)
+        except ArtifactWriteError as e:
+            raise ArtifactWriteError(e.path, name, str(source), e.needed, e.free, e.reason) from e
+        return sha, size, blobs.path_for(sha), None, skipped
 
     def _store_code_bytes(self, data: bytes, name: str, metadata: Mapping[str, Any]) -> None:
         """Store bytes as a ``code`` artifact, even after the run ended (the lineage capture's diff)."""

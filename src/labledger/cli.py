@@ -6,19 +6,19 @@ Every command takes ``--store PATH`` (default ``$LABLEDGER_STORE`` or
 
 from __future__ import annotations
 
-import json
 import sys
+import warnings
 from collections.abc import Callable
+from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
 from labledger import _format as fmt
 from labledger._cli_common import json_option, json_out, library_errors, store_option
+from labledger._cli_render import render_run, render_runs
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-MAX_HEADLINE = 4
 
 
 _library_errors = library_errors
@@ -34,6 +34,13 @@ def main() -> None:
     Example:
         labledger runs digits-svm
     """
+    from labledger import settings
+    from labledger.errors import SettingsError
+
+    try:
+        settings.check()
+    except SettingsError as e:
+        raise click.ClickException(str(e)) from e
 
 
 @main.command()
@@ -61,61 +68,29 @@ def experiments(store: str | None, as_json: bool) -> None:
     )
 
 
-def _headline(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
-    """Params that differ between runs, metric keys and fold keys worth a column."""
-    param_keys: list[str] = []
-    seen: dict[str, set[str]] = {}
-    for r in rows:
-        for k, v in r["params"].items():
-            seen.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
-    varying = [k for k, vals in seen.items() if len(vals) > 1 or len(rows) == 1]
-    param_keys = sorted(varying)[:MAX_HEADLINE]
-    metric_keys: list[str] = []
-    fold_keys: list[str] = []
-    for r in rows:
-        for k in r["metrics"]:
-            if k not in metric_keys:
-                metric_keys.append(k)
-        for k in r.get("folds", {}):
-            if k not in fold_keys:
-                fold_keys.append(k)
-    return param_keys, metric_keys[:MAX_HEADLINE], fold_keys[:MAX_HEADLINE]
+def _damage_reported(f: F) -> F:
+    """Print each damaged field a command met as one ``Error:`` line on stderr, after its output.
 
+    The command still shows the run, with the field marked ``<damaged>``, and exits 0.
+    """
 
-def render_runs(rows: list[dict[str, Any]]) -> str:
-    """The runs table shown by ``labledger runs`` and the demo."""
-    import time
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from labledger._damage import DamagedRecordWarning
 
-    params, metrics, folds = _headline(rows)
-    now = time.time()
-    table_rows = []
-    for r in rows:
-        name = r["name"] if r["parent_id"] is None else f"└ {r['name']}"
-        table_rows.append(
-            [
-                fmt.short_id(r["id"]),
-                r["experiment"],
-                name,
-                r["status"],
-                fmt.when(r["start_time"]),
-                fmt.duration((r["end_time"] or now) - r["start_time"]),
-            ]
-            + [fmt.value(r["params"].get(k)) for k in params]
-            + [
-                fmt.mean_std(
-                    r.get("folds", {}).get(k, {}).get("mean"), r.get("folds", {}).get(k, {}).get("std")
-                )
-                for k in folds
-            ]
-            + [fmt.value(r["metrics"].get(k)) for k in metrics]
-        )
-    headers = (
-        ["id", "experiment", "name", "status", "start", "duration"]
-        + params
-        + [f"{k} (cv)" for k in folds]
-        + metrics
-    )
-    return fmt.table(table_rows, headers)
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DamagedRecordWarning)
+                return f(*args, **kwargs)
+        finally:
+            for w in caught:
+                if issubclass(w.category, DamagedRecordWarning):
+                    click.echo(f"Error: {w.message}", err=True)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @main.command()
@@ -128,10 +103,11 @@ def render_runs(rows: list[dict[str, Any]]) -> str:
 )
 @click.option("--columns", "-c", default=None, help="Comma-separated fields to show instead of the headline.")
 @click.option("--children/--no-children", default=True, help="Include nested (child) runs.")
-@click.option("--limit", type=int, default=None, help="Show at most this many runs.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most this many runs.")
 @store_option
 @json_option
 @_library_errors
+@_damage_reported
 def runs(
     experiment: str | None,
     where: str | None,
@@ -165,17 +141,19 @@ def runs(
         order_by=list(order_by),
     )
     fields = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
+    from labledger.store import open_store
+
+    st = open_store(store or None, create=False)
     if fields:
         from labledger.listing import column_values
-        from labledger.store import open_store
 
-        values = column_values(open_store(store or None), rows, fields)
+        values = column_values(st, rows, fields)
         picked = [{"id": r["id"], **v} for r, v in zip(rows, values, strict=True)]
         if as_json:
             _json_out(picked)
             return
         cells = [
-            [fmt.short_id(p["id"])]
+            [fmt.short_id(p["id"], st)]
             + [
                 fmt.mean_std(r["folds"][f[6:]]["mean"], r["folds"][f[6:]]["std"])
                 if f.startswith("folds.") and f[6:] in r.get("folds", {})
@@ -193,7 +171,7 @@ def runs(
         scope = f" in experiment {experiment!r}" if experiment else ""
         click.echo(("no matching runs" if where else "no runs yet") + scope)
         return
-    click.echo(render_runs(rows))
+    click.echo(render_runs(rows, st))
 
 
 @main.command()
@@ -201,6 +179,7 @@ def runs(
 @store_option
 @json_option
 @_library_errors
+@_damage_reported
 def show(run_ref: str, store: str | None, as_json: bool) -> None:
     """Show everything about one run: params, metrics, folds, artifacts, children.
 
@@ -219,141 +198,6 @@ def show(run_ref: str, store: str | None, as_json: bool) -> None:
         _json_out(data)
         return
     click.echo(render_run(run))
-
-
-def _lineage_lines(run: Any) -> list[str]:
-    """Code, environment, seeds, model, pipeline and completeness lines of ``labledger show``."""
-    lines = []
-    lineage = run.lineage
-    who = lineage.get("author") or {}
-    if who.get("name"):
-        lines.append(f"git author  {who['name']} <{who.get('email') or '-'}>")
-    git = (lineage.get("code") or {}).get("git")
-    if git:
-        dirty = " (dirty: uncommitted.diff stored)" if git.get("dirty") else ""
-        lines.append(
-            f"code        {str(git.get('commit'))[:12]} on {git.get('branch')}{dirty}"
-            f"   remote {git.get('remote') or '-'}"
-        )
-    elif (lineage.get("code") or {}).get("script_sha256"):
-        lines.append(f"code        not in git; script sha256 {lineage['code']['script_sha256'][:16]}")
-    env = run.environment
-    if env.get("python"):
-        gpu = env.get("gpu") or {}
-        gpus = ", ".join(gpu.get("devices") or []) or "none"
-        lines.append(
-            f"environment Python {env['python']} on {env.get('platform', '-')}, "
-            f"{env.get('cpu_count', '?')} × {env.get('cpu') or 'cpu'}, GPUs {gpus}, "
-            f"{len(run.packages)} packages"
-        )
-    seeds = lineage.get("seeds") or {}
-    if seeds:
-        seen = ", ".join(f"{k}={v}" for k, v in (seeds.get("observed") or {}).items())
-        lines.append(
-            f"seeds       {seeds.get('seed', '-')}"
-            + (f" (reached {', '.join(seeds.get('reached') or [])})" if seeds.get("reached") else "")
-            + (f"   observed {seen}" if seen else "")
-        )
-    if run.model_type:
-        lines.append(f"model       {run.model_type}")
-    for p in run.pipelines:
-        lines.append(f"pipeline    {p['name']} version {p['version'][:16]}")
-    if run.reproduction_of:
-        lines.append(f"reproduces  {run.reproduction_of}")
-    if run.parent_id is None:
-        report = run.completeness
-        missing = f"   missing: {', '.join(report.missing)}" if report.missing else ""
-        lines.append(f"complete    {report.score}{missing}")
-    return lines
-
-
-def render_run(run: Any) -> str:
-    """The text of ``labledger show``."""
-    out: list[str] = []
-    add = out.append
-    add(click.style(f"{run.experiment}/{run.name}", bold=True) + f"  ({run.id})")
-    add(f"status      {run.status}")
-    add(f"started     {fmt.when(run.start_time)}   duration {fmt.duration(run.duration)}")
-    if run.parent_id:
-        add(f"parent      {run.parent_id}")
-    add(f"author      {run.author or '-'}   host {run.host or '-'}   kind {run.kind}")
-    if run.hypothesis:
-        add(f"hypothesis  {run.hypothesis}")
-    argv = " ".join(run.source.get("argv") or [])
-    if argv:
-        add(f"command     {argv}")
-    out.extend(_lineage_lines(run))
-    if run.params:
-        add("\nparams")
-        add(fmt.table([(k, fmt.value(v)) for k, v in run.params.items()], ["key", "value"]))
-    if run.summary:
-        add("\nmetrics")
-        add(
-            fmt.table(
-                [
-                    (
-                        k,
-                        fmt.value(s["last"]),
-                        s["last_step"],
-                        fmt.value(s["min"]),
-                        fmt.value(s["max"]),
-                        s["count"],
-                    )
-                    for k, s in run.summary.items()
-                ],
-                ["key", "last", "step", "min", "max", "points"],
-            )
-        )
-    if run.fold_stats:
-        add("\ncross-validation folds")
-        folds = run.folds
-        rows = []
-        for (key, split), st in run.fold_stats.items():
-            vals = folds[(folds["key"] == key) & (folds["split"] == split)]["value"].tolist()
-            rows.append(
-                (
-                    key,
-                    split,
-                    st["n"],
-                    fmt.mean_std(st["mean"], st["std"]),
-                    " ".join(fmt.value(v) for v in vals),
-                )
-            )
-        add(fmt.table(rows, ["key", "split", "folds", "mean ± std", "values"]))
-    if run.tags:
-        add("\ntags")
-        add(fmt.table(list(run.tags.items()), ["key", "value"]))
-    if run.datasets:
-        add("\ndatasets")
-        add(
-            fmt.table(
-                [(d["name"], d["role"], (d["fingerprint"] or "-")[:16]) for d in run.datasets],
-                ["name", "role", "fingerprint"],
-            )
-        )
-    if run.artifacts:
-        add("\nartifacts")
-        add(
-            fmt.table(
-                [(a.name, a.kind, a.size, a.sha256[:12]) for a in run.artifacts],
-                ["name", "kind", "bytes", "sha256"],
-            )
-        )
-    if run.notes:
-        add("\nnotes")
-        for n in run.notes:
-            add(f"  [{fmt.when(n['created_at'])}] {n['text']}")
-    if run.children:
-        add(f"\nchildren ({len(run.children)})")
-        add(
-            fmt.table(
-                [(fmt.short_id(c.id), c.name, c.status) for c in run.children], ["id", "name", "status"]
-            )
-        )
-    if run.error:
-        add("\nerror")
-        add(run.error.rstrip())
-    return "\n".join(out)
 
 
 @main.command()

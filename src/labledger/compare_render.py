@@ -22,7 +22,7 @@ def render_comparison(comparison: Comparison, style: Callable[..., str] | None =
     out: list[str] = []
     add = out.append
     for lab, r in zip(labels, runs, strict=True):
-        add(f"{lab} = {r.experiment}/{r.name}  ({fmt.short_id(r.id)}, {r.status})")
+        add(f"{lab} = {r.experiment}/{r.name}  ({fmt.short_id(r.id, r.store)}, {r.status})")
     blocking = list(dict.fromkeys(i.message for p in comparison.pairs for i in p.issues if i.blocking))
     notes = list(dict.fromkeys(i.message for p in comparison.pairs for i in p.issues if not i.blocking))
     if blocking:

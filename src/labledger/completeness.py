@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from labledger import settings
 from labledger.errors import LabledgerError
 from labledger.plugins import LabledgerWarning
 
@@ -176,7 +177,7 @@ def _pyproject_policy(cwd: str) -> str | None:
 
 def policy() -> str:
     """The completeness policy in force: ``warn``, ``strict`` or ``off``."""
-    value = os.environ.get("LABLEDGER_COMPLETENESS") or _pyproject_policy(os.getcwd()) or "warn"
+    value = settings.completeness() or _pyproject_policy(os.getcwd()) or "warn"
     value = value.strip().lower()
     if value not in POLICIES:
         print(

@@ -6,12 +6,12 @@ into the store, one of which fails on purpose, and prints the runs table.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import labledger as ll
+from labledger import settings
 
 #: (run name, estimator, params, hypothesis). The last one is invalid on purpose.
 CANDIDATES: list[tuple[str, str, dict[str, Any], str]] = [
@@ -93,7 +93,7 @@ def run_demo(
             echo(f"  {name} failed as intended: {str(e).strip().splitlines()[0][:100]}")
     echo("")
     echo(render_runs(run_rows(experiment, store)))
-    where = store or os.environ.get("LABLEDGER_STORE") or "./.labledger"
+    where = store or settings.store() or "./.labledger"
     echo(f"\nstore: {where}")
     echo(f"next:  labledger show {experiment}/svc-rbf-c10")
     echo(f"       labledger leaderboard {experiment} --metric accuracy")

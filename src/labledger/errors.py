@@ -12,17 +12,24 @@ from typing import Any
 
 __all__ = [
     "ArtifactConflictError",
+    "ArtifactCorruptError",
+    "ArtifactSourceError",
+    "ArtifactWriteError",
     "FoldsConflictError",
     "InvalidExperimentNameError",
     "InvalidKeyError",
     "InvalidValueError",
     "LabledgerError",
     "ParamConflictError",
+    "ParamSpellingConflictError",
     "PluginError",
     "RunFinishedError",
     "RunNotFoundError",
+    "SettingsError",
+    "StoreBusyError",
     "StoreError",
     "StoreVersionError",
+    "StoreWriteError",
 ]
 
 
@@ -108,7 +115,10 @@ class InvalidValueError(LabledgerError, TypeError):
         self.key = key
         self.value = value
         self.reason = reason
-        shown = repr(value)
+        try:
+            shown = repr(value)
+        except Exception:  # too deep to show, or an integer beyond Python's digit limit
+            shown = f"<{type(value).__name__}>"
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"invalid value for {key!r}: {shown} ({type(value).__name__}): {reason}")
@@ -164,6 +174,44 @@ class StoreVersionError(StoreError):
         )
 
 
+class StoreWriteError(StoreError):
+    """The store refused a write (disk full, read-only, file-size limit...).
+
+    What was logged is kept (in memory, spilled to a file beside the store when
+    large) and retried in the background, in order; :meth:`labledger.Run.flush`
+    raises this error while anything is still unwritten, so a caller who asks knows.
+    """
+
+    def __init__(self, path: str, problem: str, pending_records: int = 0, pending_points: int = 0) -> None:
+        self.pending_records = pending_records
+        self.pending_points = pending_points
+        super().__init__(path, problem)
+
+
+class StoreBusyError(StoreWriteError):
+    """The background writer stepped back from a store another thread holds (retried shortly)."""
+
+
+class ArtifactCorruptError(LabledgerError):
+    """A stored artifact's bytes are not what was logged: changed, truncated, missing, or a
+    directory manifest naming a path outside its folder.
+
+    ``name`` is the artifact, ``sha256`` the content it should have, ``path`` the file
+    found wrong and ``problem`` what is wrong with it.
+    """
+
+    def __init__(self, name: str, sha256: str, path: str, problem: str) -> None:
+        self.name = name
+        self.sha256 = sha256
+        self.path = path
+        self.problem = problem
+        super().__init__(
+            f"artifact {name!r} ({sha256[:12]}) is damaged: {problem} ({path}). Its stored bytes are "
+            "not what was logged: restore the store's artifacts folder from a backup, or log the "
+            "artifact again in a new run. `labledger fsck` lists every damaged artifact."
+        )
+
+
 class PluginError(LabledgerError):
     """A plugin's hook implementation raised; the message names the plugin and the hook."""
 
@@ -176,3 +224,91 @@ class PluginError(LabledgerError):
             "labledger recorded everything regardless; further errors from this plugin "
             "in this hook are not reported again."
         )
+
+
+class ArtifactSourceError(InvalidValueError):
+    """An artifact path is neither a regular file nor a directory (a FIFO, socket, device...).
+
+    Only regular files and directories, or symlinks to them, can be stored; labledger
+    never opens anything else (reading a FIFO would block forever).
+    """
+
+    def __init__(self, path: str, file_type: str) -> None:
+        self.path = path
+        self.file_type = file_type
+        self.key = "path"
+        self.value = path
+        self.reason = f"is a {file_type}"
+        shown = {"fifo": "FIFO (named pipe)"}.get(file_type, file_type)
+        LabledgerError.__init__(
+            self,
+            f"cannot log artifact {path}: it is a {shown}, not a regular file or directory. "
+            "Only regular files and directories (or symlinks to them) can be stored; copy the "
+            "contents into a regular file and log that.",
+        )
+
+
+class ArtifactWriteError(StoreError):
+    """An artifact could not be copied into the store (disk full, file-size limit, I/O error).
+
+    No partial file is left behind and the run stays usable; log it again once
+    there is room. ``needed`` is the artifact's size in bytes, ``free``
+    the free space of the store's file system when the write failed.
+    """
+
+    def __init__(self, path: str, name: str, source: str, needed: int, free: int | None, reason: str) -> None:
+        self.name = name
+        self.source = source
+        self.needed = needed
+        self.free = free
+        self.reason = reason
+        room = "" if free is None else f"; {_size(free)} are free"
+        super().__init__(
+            path,
+            f"cannot store artifact {name!r} ({source}): {reason}. It needs {_size(needed)}{room}. "
+            "Free space (or raise the file-size limit) and log it again; no partial file was left behind.",
+        )
+
+
+class ParamSpellingConflictError(ParamConflictError):
+    """Two spellings in one ``log_params`` call flatten to the same key with different values.
+
+    ``{"opt/lr": 0.1, "opt": {"lr": 0.5}}`` gives ``opt/lr`` twice: keep one spelling.
+    """
+
+    def __init__(self, key: str, spellings: tuple[str, str], old: Any, new: Any) -> None:
+        self.run_id = ""
+        self.key = key
+        self.spellings = spellings
+        self.old = old
+        self.new = new
+        LabledgerError.__init__(
+            self,
+            f"params {spellings[0]} = {old!r} and {spellings[1]} = {new!r} both flatten to the "
+            f"key {key!r} with different values; nothing of the call was logged. Give the value once.",
+        )
+
+
+class SettingsError(LabledgerError, ValueError):
+    """A ``LABLEDGER_*`` environment setting has a value labledger cannot use.
+
+    ``name`` is the variable, ``value`` what it holds and ``allowed`` what it may hold.
+    """
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        self.name = name
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"environment setting {name}={value!r} is invalid: {allowed}. Fix or unset it.")
+
+
+def _size(n: int) -> str:
+    """``123 bytes`` or ``48.0 MiB (50,331,648 bytes)``."""
+    if n < 1024:
+        return f"{n:,} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit} ({n:,} bytes)"

@@ -43,7 +43,7 @@ class UnsupportedExportFormatError(LabledgerError, ValueError):
 def _fold_values(store: Store, ids: list[str]) -> dict[str, dict[str, list[float | None]]]:
     """run id → fold name → values in fold order (None for a failed fold)."""
     out: dict[str, dict[str, list[float | None]]] = {}
-    rows = store.conn.execute(
+    rows = store.read_conn.execute(
         "SELECT f.run_id, f.key, f.split, f.value FROM json_each(?) j JOIN folds f ON f.run_id = j.value "
         "ORDER BY f.run_id, f.key, f.split, f.fold",
         (json.dumps(ids),),
@@ -109,7 +109,7 @@ def export_records(
     rows = run_rows(experiment, st, include_children=include_children, where=where)
     ids = json.dumps([r["id"] for r in rows])
     summaries: dict[str, dict[str, Any]] = {}
-    for run_id, key, count, last, lo, hi, step in st.conn.execute(
+    for run_id, key, count, last, lo, hi, step in st.read_conn.execute(
         "SELECT m.run_id, m.key, m.count, m.last, m.min, m.max, m.last_step FROM json_each(?) j "
         "JOIN metric_summary m ON m.run_id = j.value",
         (ids,),
@@ -122,7 +122,7 @@ def export_records(
             "last_step": step,
         }
     datasets: dict[str, list[dict[str, Any]]] = {}
-    for run_id, name, role, fingerprint, summary in st.conn.execute(
+    for run_id, name, role, fingerprint, summary in st.read_conn.execute(
         "SELECT d.run_id, d.name, d.role, d.fingerprint, d.summary FROM json_each(?) j "
         "JOIN datasets d ON d.run_id = j.value ORDER BY d.created_at",
         (ids,),

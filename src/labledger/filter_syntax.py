@@ -1,4 +1,4 @@
-"""The filter language's syntax: tokens, the syntax tree, and the parser.
+"""The filter language's syntax: the syntax tree and the parser (tokens: :mod:`labledger.filter_tokens`).
 
 The grammar is documented in :mod:`labledger.filters`, which compiles the tree
 to SQL. Parse errors are :class:`FilterSyntaxError` with the column where
@@ -7,15 +7,15 @@ parsing stopped.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from labledger.errors import LabledgerError
+from labledger.filter_tokens import FilterSyntaxError, Token, tokenize
 
 __all__ = [
     "ATTRIBUTES",
+    "MAX_DEPTH",
     "Comparison",
     "Field",
     "FilterSyntaxError",
@@ -44,111 +44,8 @@ TIME_ATTRIBUTES = ("start_time", "end_time")
 METRIC_FUNCS = ("last", "min", "max", "best", "count")
 FOLD_STATS = ("mean", "std", "min", "max", "n")
 PREFIXES = ("params", "metrics", "folds", "tags", "dataset", "pipeline")
-_KEYWORDS = {"and", "or", "not", "in", "like", "is", "null", "true", "false"}
-_OPS = ("<=", ">=", "!=", "<>", "=", "<", ">")
-
-
-class FilterSyntaxError(LabledgerError, ValueError):
-    """A filter or order-by expression cannot be parsed; ``column`` (1-based) says where."""
-
-    def __init__(self, expression: str, column: int, problem: str) -> None:
-        self.expression = expression
-        self.column = column
-        self.problem = problem
-        pointer = " " * (column - 1) + "^"
-        shown = "".join(ch if ch.isprintable() else "?" for ch in expression)  # keeps the caret aligned
-        super().__init__(
-            f"cannot parse filter at column {column}: {problem}\n  {shown}\n  {pointer}\n"
-            'Example: metrics.val_acc > 0.9 and params.model = "svc" and status = "finished"'
-        )
-
-
-# -- tokens -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # name, string, number, op, lparen, rparen, comma, keyword, end
-    text: str
-    value: Any
-    column: int  # 1-based
-
-
-_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
-
-
-def _is_name_char(ch: str) -> bool:
-    return ch.isalnum() or ch in "_./-"
-
-
-def tokenize(text: str) -> list[Token]:
-    """Split a filter into tokens; unknown characters are a :class:`FilterSyntaxError`."""
-    for at, ch in enumerate(text):
-        if not ch.isprintable() and ch not in " \t\r\n":
-            raise FilterSyntaxError(text, at + 1, f"unexpected character U+{ord(ch):04X}")
-    tokens: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        col = i + 1
-        if ch in " \t\r\n":
-            i += 1
-        elif ch in "'\"`":
-            j, buf = i + 1, []
-            while True:
-                if j >= n:
-                    what = "name" if ch == "`" else "string"
-                    raise FilterSyntaxError(text, col, f"unterminated {what}: add the closing {ch}")
-                if text[j] == ch:
-                    if j + 1 < n and text[j + 1] == ch:  # doubled quote = a literal quote
-                        buf.append(ch)
-                        j += 2
-                        continue
-                    break
-                buf.append(text[j])
-                j += 1
-            tokens.append(Token("qname" if ch == "`" else "string", text[i : j + 1], "".join(buf), col))
-            i = j + 1
-        elif ch in "(),":
-            tokens.append(Token({"(": "lparen", ")": "rparen", ",": "comma"}[ch], ch, ch, col))
-            i += 1
-        elif ch in "<>=!":
-            op = next((o for o in _OPS if text.startswith(o, i)), None)
-            if op is None:
-                raise FilterSyntaxError(text, col, f"unexpected {ch!r}; comparisons are {', '.join(_OPS)}")
-            tokens.append(Token("op", op, "!=" if op == "<>" else op, col))
-            i += len(op)
-        elif (m := _NUMBER.match(text, i)) and (ch.isdigit() or ch in "+-."):
-            end = m.end()
-            if end < n and (text[end].isalpha() or text[end] == "_"):
-                raise FilterSyntaxError(text, col, f"malformed number {text[i : end + 1]!r}")
-            literal = m.group()
-            value: Any = float(literal) if any(c in literal for c in ".eE") else int(literal)
-            if isinstance(value, int) and not -(2**63) <= value < 2**63:
-                value = float(value)  # beyond SQLite's integers
-            tokens.append(Token("number", literal, value, col))
-            i = end
-        elif ch.isalpha() or ch == "_":
-            j = i
-            while j < n and (_is_name_char(text[j]) or (text[j] == "`" and text[j - 1] == ".")):
-                if text[j] == "`":  # a backticked key after a prefix: params.`a b`
-                    close = text.find("`", j + 1)
-                    if close < 0:
-                        raise FilterSyntaxError(text, j + 1, "unterminated name: add the closing `")
-                    j = close + 1
-                    break
-                j += 1
-            word = text[i:j]
-            if word.lower() in _KEYWORDS:
-                tokens.append(Token("keyword", word, word.lower(), col))
-            else:
-                tokens.append(Token("name", word, word, col))
-            i = j
-        else:
-            shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
-            raise FilterSyntaxError(text, col, f"unexpected character {shown!r}")
-    tokens.append(Token("end", "", None, n + 1))
-    return tokens
+#: Parentheses and ``not`` nest at most this deep in one filter.
+MAX_DEPTH = 100
 
 
 # -- AST ----------------------------------------------------------------------
@@ -238,6 +135,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.pos = 0
+        self.depth = 0
 
     @property
     def tok(self) -> Token:
@@ -286,14 +184,23 @@ class _Parser:
         return items[0] if len(items) == 1 else Logical("and", tuple(items))
 
     def not_expr(self) -> Any:
-        if self.keyword("not"):
-            return Not(self.not_expr())
-        if self.tok.kind == "lparen":
+        opens = self.tok.kind == "lparen" or (self.tok.kind == "keyword" and self.tok.value == "not")
+        if not opens:
+            return self.comparison()
+        if self.depth >= MAX_DEPTH:
+            raise self.error(
+                f"parentheses and 'not' nest more than {MAX_DEPTH} levels deep here; simplify the filter"
+            )
+        self.depth += 1
+        try:
+            if self.keyword("not"):
+                return Not(self.not_expr())
             self.take()
             node = self.or_expr()
             self.expect("rparen", "')'")
             return node
-        return self.comparison()
+        finally:
+            self.depth -= 1
 
     def field(self) -> Field:
         tok = self.tok

@@ -7,10 +7,11 @@ and directories (by content), and torch tensors and ``TensorDataset``.
 
 The digest is SHA-256 over a canonical encoding — type, shape, dtype, column
 names in order, then the values' bytes — so the same data gives the same
-fingerprint in every process and on every machine, while one changed value, a
-reordered column or a changed dtype gives another. No library is imported
-here: an object is recognised by the module of its type, which is already
-imported when such an object exists.
+fingerprint in every process and on every machine (sets are hashed in sorted
+order, whatever ``PYTHONHASHSEED``), while one changed value, a reordered column
+or a changed dtype gives another. Nothing here draws random numbers, and no
+library is imported here: an object is recognised by the module of its type,
+which is already imported when such an object exists.
 
 >>> import labledger as ll
 >>> ll.fingerprint([1, 2, 3]).digest[:12]  # doctest: +SKIP
@@ -60,12 +61,27 @@ def _module(obj: Any) -> str:
 # -- NumPy ---------------------------------------------------------------------
 
 
+def _json_default(value: Any) -> Any:
+    """What JSON cannot encode: a set by its sorted elements (never in hash order), else its ``repr``."""
+    if isinstance(value, set | frozenset):
+        items = sorted(json.dumps(v, default=_json_default, sort_keys=True, allow_nan=True) for v in value)
+        return {type(value).__name__: items}
+    return repr(value)
+
+
+def _text(value: Any) -> str:
+    """``str(value)``, except that a set's elements come sorted (not in ``PYTHONHASHSEED`` order)."""
+    if isinstance(value, set | frozenset):
+        return json.dumps(_json_default(value))
+    return str(value)
+
+
 def _hash_ndarray(h: _Hasher, a: Any) -> None:
     import numpy as np
 
     h.field(f"ndarray|{a.dtype.str}|{a.shape}")
     if a.dtype.hasobject:
-        h.field(json.dumps(a.tolist(), default=repr, sort_keys=True))
+        h.field(json.dumps(a.tolist(), default=_json_default, sort_keys=True))
     else:
         h.raw(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
 
@@ -122,7 +138,7 @@ def _hash_values(h: _Hasher, values: Any) -> None:
         "\x1f".join(
             "\x00NA"
             if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-            else f"{type(v).__name__}:{v}"
+            else f"{type(v).__name__}:{_text(v)}"
             for v in items
         )
     )
@@ -245,7 +261,7 @@ def _path(p: Path) -> Fingerprint:
 
 def _sequence(seq: list[Any] | tuple[Any, ...]) -> Fingerprint:
     h = _Hasher("sequence")
-    h.field(json.dumps(seq, default=repr, sort_keys=True, allow_nan=True))
+    h.field(json.dumps(seq, default=_json_default, sort_keys=True, allow_nan=True))
     summary: dict[str, Any] = {"type": type(seq).__name__, "length": len(seq)}
     if seq and all(isinstance(v, bool | int | str) for v in seq):
         counts: dict[str, int] = {}

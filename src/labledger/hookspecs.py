@@ -12,6 +12,17 @@ call isolated: a plugin that raises is reported once (a warning naming the
 plugin and the hook) and never stops the other plugins, the store, or the
 user's training. Their return values are ignored.
 
+A run's events reach the plugins in order, one delivery at a time, and no
+labledger lock is held while a hook runs. A hook may call back into labledger:
+calls on the run being delivered (``run.flush()``, ``run.log_params(...)``)
+return at once and what they queue is delivered when the hook returns; calls
+on another run never wait for a thread delivering that run. A sink that cannot
+take an event yet raises :class:`labledger.errors.StoreWriteError`: the event
+stays queued and is offered to that sink again later (the built-in store does
+this on a full or read-only disk); other plugins get each event once, except
+that an interruption (Ctrl-C, SIGTERM) in the middle of a delivery may offer
+it again to the plugin that was running.
+
 Example — a sink that mirrors every metric to standard output::
 
     import labledger as ll
@@ -89,9 +100,10 @@ def labledger_run_ended(run: Run, status: str, error: str | None) -> None:
 def labledger_params_logged(run: Run, params: dict[str, Any]) -> None:
     """New params were logged to a run.
 
-    Fires synchronously inside :meth:`Run.log_params` / :meth:`Run.log_param`
-    with only the keys that are new (re-logging an identical value does not
-    fire it again). Nested dicts are already flattened with ``/``; values are
+    Fires inside :meth:`Run.log_params` / :meth:`Run.log_param` (later, from
+    the background writer, while the store refuses writes or when the call was
+    made from inside another hook) with only the keys that are new (re-logging
+    an identical value does not fire it again). Nested dicts are already flattened with ``/``; values are
     JSON-compatible (int, float, bool, str, None, list, dict).
 
     :param run: the run logged to.
@@ -108,7 +120,8 @@ def labledger_metrics_logged(run: Run, batch: MetricBatch) -> None:
     memory and this hook fires from labledger's background writer thread with
     each batch, at least once a second while points arrive, and on
     :meth:`Run.flush`, at the end of the run, at interpreter exit and on
-    SIGTERM. Batches of one run are delivered in order, one at a time.
+    SIGTERM. Batches of one run are delivered in order, one at a time;
+    ``batch.seq`` numbers them (a batch offered again keeps its number).
 
     :param run: the run the points belong to.
     :param batch: a :class:`labledger.records.MetricBatch`; ``batch.series`` maps

@@ -132,7 +132,7 @@ class Leaderboard:
             )
             line = [
                 "-" if e.rank is None else e.rank,
-                fmt.short_id(e.run.id),
+                fmt.short_id(e.run.id, e.run.store),
                 e.run.name,
                 e.run.status,
                 value,

@@ -26,12 +26,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from labledger import settings
+from labledger._redact import redact_argv, redact_url
+
 __all__ = [
     "DIFF_CAP_BYTES",
     "capture_code",
     "environment",
     "installed_packages",
     "packages_digest",
+    "redact_argv",
+    "redact_url",
     "strip_credentials",
 ]
 
@@ -61,8 +66,12 @@ _DIST = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(dist-info|egg-info)$")
 
 
 def strip_credentials(url: str) -> str:
-    """Remove ``user:password@`` from a URL (``https://token@host/x`` -> ``https://host/x``)."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.I)
+    """Remove ``user:password@`` from a URL and mask secret query values (a git remote).
+
+    >>> strip_credentials("https://token@host/x?access_token=t")
+    'https://host/x?access_token=***'
+    """
+    return redact_url(re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url.strip(), flags=re.I))
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -102,7 +111,7 @@ def capture_code() -> tuple[dict[str, Any], bytes | None]:
     where = script.parent if script else Path.cwd()
     code: dict[str, Any] = {
         "script": str(script) if script else None,
-        "argv": list(sys.argv),
+        "argv": redact_argv(sys.argv),
         "cwd": os.getcwd(),
         "executable": sys.executable,
     }
@@ -155,10 +164,7 @@ def capture_code() -> tuple[dict[str, Any], bytes | None]:
 
 def _diff_cap() -> int:
     """``LABLEDGER_DIFF_CAP`` bytes of the uncommitted diff are kept (default 1 MiB)."""
-    try:
-        return max(0, int(os.environ.get("LABLEDGER_DIFF_CAP", DIFF_CAP_BYTES)))
-    except ValueError:
-        return DIFF_CAP_BYTES
+    return settings.diff_cap(lenient=True)
 
 
 def _cpu_model() -> str | None:
@@ -207,7 +213,9 @@ def environment() -> dict[str, Any]:
     gpus = _gpus()
     if gpus is not None:
         env["gpu"] = gpus
-    env["env_vars"] = {k: os.environ[k] for k in ENV_VARS if k in os.environ and not _SECRET.search(k)}
+    env["env_vars"] = {
+        k: redact_url(os.environ[k]) for k in ENV_VARS if k in os.environ and not _SECRET.search(k)
+    }
     return env
 
 
@@ -279,17 +287,14 @@ class _CodeCache:
         self.value: tuple[dict[str, Any], bytes | None] | None = None
 
     def get(self) -> tuple[dict[str, Any], bytes | None]:
-        if os.environ.get("LABLEDGER_CAPTURE_CODE", "1").strip().lower() in ("0", "false", "no", "off"):
-            return {"argv": list(sys.argv), "cwd": os.getcwd(), "disabled": True}, None
-        try:
-            ttl = float(os.environ.get("LABLEDGER_CAPTURE_TTL", "2"))
-        except ValueError:
-            ttl = 2.0
+        if not settings.capture_code(lenient=True):
+            return {"argv": redact_argv(sys.argv), "cwd": os.getcwd(), "disabled": True}, None
+        ttl = settings.capture_ttl(lenient=True)
         key = (os.getcwd(), str(script_path()))
         with self.lock:
             if self.value is not None and self.key == key and time.monotonic() - self.when < ttl:
                 code, diff = self.value
-                return {**code, "argv": list(sys.argv)}, diff
+                return {**code, "argv": redact_argv(sys.argv)}, diff
             value = capture_code()
             self.value, self.key, self.when = value, key, time.monotonic()
             return value

@@ -11,7 +11,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from labledger.query import _RUN_SELECT, RunView, _nan
+from labledger import _damage
+from labledger.run_view import _RUN_SELECT, RunView, _nan
 from labledger.store import Store
 
 if TYPE_CHECKING:
@@ -72,7 +73,9 @@ _FRAME_SELECT = (
 
 def _sub_rows(st: Store, ids_json: str, sql: str) -> list[Any]:
     """Rows of a per-run table for the listed runs (``j.value`` is the run id)."""
-    return st.conn.execute(sql.format(ids="SELECT value AS run_id FROM json_each(?)"), (ids_json,)).fetchall()
+    return st.read_conn.execute(
+        sql.format(ids="SELECT value AS run_id FROM json_each(?)"), (ids_json,)
+    ).fetchall()
 
 
 _PARAMS_SQL = "SELECT p.run_id, p.key, p.value FROM ({ids}) j JOIN params p ON p.run_id = j.run_id"
@@ -88,19 +91,29 @@ _TAGS_SQL = "SELECT t.run_id, t.key, t.value FROM ({ids}) j JOIN tags t ON t.run
 
 
 class _JsonValues:
-    """json.loads with a memo for scalar values (params repeat a lot across runs)."""
+    """json.loads with a memo for scalar values (params repeat a lot across runs).
+
+    A value that cannot be read becomes a :class:`labledger._damage.DamagedValue`
+    and a warning names the run and the param.
+    """
 
     def __init__(self) -> None:
         self.memo: dict[str, Any] = {}
 
-    def __call__(self, text: str) -> Any:
+    def __call__(self, text: str, run_id: str, key: str) -> Any:
         try:
             return self.memo[text]
         except KeyError:
+            pass
+        except TypeError:  # not text at all
+            return _damage.loads(text, run_id, f"params[{key!r}]")
+        try:
             value = json.loads(text)
-            if not isinstance(value, list | dict):
-                self.memo[text] = value
-            return value
+        except ValueError:
+            return _damage.loads(text, run_id, f"params[{key!r}]")
+        if not isinstance(value, list | dict):
+            self.memo[text] = value
+        return value
 
 
 def _fold_name(key: str, split: str) -> str:
@@ -124,7 +137,7 @@ def select_rows(
         return rows
     loads = _JsonValues()
     for run_id, key, value in _sub_rows(st, ids_json, _PARAMS_SQL):
-        by_id[run_id]["params"][key] = loads(value)
+        by_id[run_id]["params"][key] = loads(value, run_id, key)
     for run_id, key, last, _min, _max, _count in _sub_rows(st, ids_json, _METRICS_SQL):
         by_id[run_id]["metrics"][key] = float("nan") if last is None else last
     for run_id, key, split, n, mean, std in _sub_rows(st, ids_json, _FOLDS_SQL):
@@ -179,7 +192,7 @@ def select_frame(
     if n:
         loads = _JsonValues()
         for run_id, key, value in _sub_rows(st, ids_json, _PARAMS_SQL):
-            put("params", f"params.{key}", index[run_id], loads(value))
+            put("params", f"params.{key}", index[run_id], loads(value, run_id, key))
         summary_aggs = [a for a in aggs if a in ("min", "max", "count", "best")]
         direction_of = None
         if "best" in aggs:
@@ -258,7 +271,7 @@ def column_values(st: Store, rows: list[dict[str, Any]], names: list[str]) -> li
             f"SELECT r.id, {expr} FROM json_each(?) j JOIN runs r ON r.id = j.value "
             "JOIN experiments e ON e.id = r.experiment_id"
         )
-        for run_id, value in st.conn.execute(sql, [*args, ids_json]).fetchall():
+        for run_id, value in st.read_conn.execute(sql, [*args, ids_json]).fetchall():
             out[index[run_id]][name] = value
     return out
 

@@ -3,7 +3,8 @@
 The structure of a scikit-learn ``Pipeline``, ``ColumnTransformer`` or any
 estimator is its class (with the version of the library that defines it) and
 its constructor parameters, recursively — never its fitted state. Two runs
-that use the same pipeline get the same version, fitted or not.
+that use the same pipeline get the same version, fitted or not, in any process
+(set-valued parameters are sorted, whatever ``PYTHONHASHSEED``).
 
 >>> from sklearn.pipeline import make_pipeline
 >>> from sklearn.preprocessing import StandardScaler
@@ -50,6 +51,9 @@ def _canonical(value: Any, depth: int = 0) -> Any:
         return describe(value, depth + 1)
     if isinstance(value, list | tuple):
         return [_canonical(v, depth + 1) for v in value]
+    if isinstance(value, set | frozenset):  # sorted: iteration order depends on PYTHONHASHSEED
+        items = [_canonical(v, depth + 1) for v in value]
+        return {type(value).__name__: sorted(items, key=lambda v: json.dumps(v, sort_keys=True, default=str))}
     if isinstance(value, dict):
         return {str(k): _canonical(v, depth + 1) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):

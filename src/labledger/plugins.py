@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import threading
 import traceback
@@ -37,8 +36,8 @@ from typing import Any
 
 import pluggy
 
-from labledger import hookspecs
-from labledger.errors import PluginError
+from labledger import hookspecs, settings
+from labledger.errors import PluginError, StoreWriteError
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -47,8 +46,10 @@ __all__ = [
     "PluginWarning",
     "call_each",
     "call_first",
+    "deliver",
     "get_plugin_manager",
     "hookimpl",
+    "in_hook",
     "list_plugins",
     "notify",
     "register",
@@ -80,7 +81,7 @@ _pm_lock = threading.RLock()
 def _build() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("labledger")
     pm.add_hookspecs(hookspecs)
-    blocked = [n.strip() for n in os.environ.get("LABLEDGER_DISABLE_PLUGINS", "").split(",")]
+    blocked = settings.disabled_plugins()
     for name in filter(None, blocked):
         pm.set_blocked(name)
     for module_name in DEFAULT_PLUGINS:
@@ -153,7 +154,7 @@ def list_plugins() -> list[dict[str, Any]]:
 
 
 def _trace(hook: str, plugin_name: str) -> None:
-    if os.environ.get("LABLEDGER_TRACE_PLUGINS"):
+    if settings.trace_plugins():
         print(f"labledger: {hook} -> {plugin_name}", file=sys.stderr)
 
 
@@ -214,14 +215,50 @@ def notify(hook: str, **kwargs: Any) -> list[PluginError]:
 
     :returns: the errors raised by plugins during this call.
     """
-    errors = []
-    for impl in _impls(hook):
-        _trace(hook, impl.plugin_name)
-        try:
-            impl.function(*[kwargs[a] for a in impl.argnames])
-        except Exception as e:  # a plugin must never break logging
-            errors.append(_report(impl.plugin_name, hook, e))
+    errors, _ = deliver(hook, set(), kwargs)
     return errors
+
+
+_hook_depth = threading.local()
+
+
+def in_hook() -> bool:
+    """Whether this thread is inside a plugin's event hook (calls made there must not wait)."""
+    return bool(getattr(_hook_depth, "n", 0))
+
+
+def deliver(
+    hook: str, done: set[str], kwargs: dict[str, Any]
+) -> tuple[list[PluginError], StoreWriteError | None]:
+    """Call an event hook on every plugin not in ``done``, adding each one that took it.
+
+    A plugin that raises is reported once per hook and counts as done (it is not
+    called again with the same event). A sink that raises
+    :class:`~labledger.errors.StoreWriteError` has *not* taken the event: it stays
+    out of ``done`` so that a later delivery retries it, and the error is returned.
+
+    :returns: the errors plugins raised, and the store write error if there was one.
+    """
+    errors: list[PluginError] = []
+    refused: StoreWriteError | None = None
+    _hook_depth.n = getattr(_hook_depth, "n", 0) + 1
+    try:
+        for impl in _impls(hook):
+            name = impl.plugin_name
+            if name in done:
+                continue
+            _trace(hook, name)
+            try:
+                impl.function(*[kwargs[a] for a in impl.argnames])
+            except StoreWriteError as e:
+                refused = refused or e
+                continue
+            except Exception as e:  # a plugin must never break logging
+                errors.append(_report(name, hook, e))
+            done.add(name)
+    finally:
+        _hook_depth.n -= 1
+    return errors, refused
 
 
 def call_each(hook: str, **kwargs: Any) -> dict[str, Any]:

@@ -76,13 +76,14 @@ def reproduction_plan(run: RunView | str, store: Any = None) -> dict[str, Any]:
     :returns: ``code`` (commit, branch, remote, dirty, diff), ``command``, ``cwd``,
         ``env_vars``, ``seed``, ``packages`` and ``differences`` (packages, python, platform).
     """
-    from labledger.lineage import environment, installed_packages
+    from labledger.lineage import environment, installed_packages, redact_argv, redact_url, strip_credentials
 
     view = _view(run, store)
     lineage = view.lineage
     code = lineage.get("code") or {}
     git = code.get("git") or None
-    argv = list(code.get("argv") or view.source.get("argv") or [])
+    # runs recorded before secrets were masked still hold them: mask on the way out too
+    argv = redact_argv(code.get("argv") or view.source.get("argv") or [])
     script = code.get("script") or view.source.get("script")
     command = ["python", *argv] if script else argv
     plan: dict[str, Any] = {
@@ -91,12 +92,14 @@ def reproduction_plan(run: RunView | str, store: Any = None) -> dict[str, Any]:
         "code": None,
         "command": shlex.join(command) if command else None,
         "cwd": code.get("cwd") or view.source.get("cwd"),
-        "env_vars": (view.environment.get("env_vars") or {}),
+        "env_vars": {k: redact_url(str(v)) for k, v in (view.environment.get("env_vars") or {}).items()},
         "seed": lineage.get("seeds") or {},
         "packages": view.packages,
     }
     if git:
         info: dict[str, Any] = {k: git.get(k) for k in ("commit", "branch", "remote", "dirty")}
+        if isinstance(info["remote"], str):
+            info["remote"] = strip_credentials(info["remote"])
         info["checkout"] = f"git checkout {git.get('commit')}"
         diff = next((a for a in view.artifacts if a.kind == "code" and a.name == "uncommitted.diff"), None)
         if diff is not None:
@@ -180,6 +183,13 @@ def _changes(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
     }
 
 
+def _masked_git(git: dict[str, Any]) -> dict[str, Any]:
+    from labledger.lineage import strip_credentials
+
+    remote = git.get("remote")
+    return {**git, "remote": strip_credentials(remote)} if isinstance(remote, str) else git
+
+
 def diff_runs(run_a: RunView | str, run_b: RunView | str, store: Any = None) -> dict[str, Any]:
     """What changed between two runs, one section each, only the differences.
 
@@ -189,8 +199,8 @@ def diff_runs(run_a: RunView | str, run_b: RunView | str, store: Any = None) -> 
     """
     a, b = _view(run_a, store), _view(run_b, store)
     la, lb = a.lineage, b.lineage
-    code_a = (la.get("code") or {}).get("git") or {}
-    code_b = (lb.get("code") or {}).get("git") or {}
+    code_a = _masked_git((la.get("code") or {}).get("git") or {})
+    code_b = _masked_git((lb.get("code") or {}).get("git") or {})
     pick = ("commit", "branch", "remote", "dirty", "diff_sha256")
     env_keys = ("python", "implementation", "platform", "cpu", "cpu_count", "gpu", "env_vars")
     return {

@@ -11,9 +11,18 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from labledger import _lifecycle, _validate, plugins
+from labledger import _lifecycle, _validate
+from labledger._delivery import Outbox
 from labledger._ids import new_run_id
 from labledger._run_assets import AssetsMixin
+from labledger._run_delivery import (
+    _DETACHED,
+    _ENDED,
+    _ENDING,
+    _OPEN,
+    WAKE_POINTS,
+    DeliveryMixin,
+)
 from labledger._run_lineage import LineageMixin
 from labledger.errors import (
     FoldsConflictError,
@@ -22,7 +31,6 @@ from labledger.errors import (
     ParamConflictError,
     RunFinishedError,
 )
-from labledger.records import MetricBatch, Series
 from labledger.store.sqlite import dumps
 
 if TYPE_CHECKING:
@@ -30,12 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["NoActiveRunError", "Run", "active_run", "start_run"]
 
-#: Buffered points per run before the logging thread flushes by itself (back-pressure).
-MAX_PENDING_POINTS = 500_000
-#: Buffered points per run that wake the background writer early.
-WAKE_POINTS = 100_000
-
-_OPEN, _ENDING, _ENDED, _DETACHED = "open", "ending", "ended", "detached"
 _STEP_LIMIT = _validate.STEP_LIMIT
 _now = time.time
 
@@ -50,7 +52,7 @@ class NoActiveRunError(LabledgerError):
         )
 
 
-class Run(AssetsMixin, LineageMixin):
+class Run(DeliveryMixin, AssetsMixin, LineageMixin):
     """One execution of an experiment: params, metrics, artifacts, tags and notes.
 
     Create runs with :func:`labledger.start_run`. A run is a context manager:
@@ -86,13 +88,13 @@ class Run(AssetsMixin, LineageMixin):
         self.end_time: float | None = None
         self.status = "running"
         self.error: str | None = None
-        from labledger.lineage import os_user, script_path
+        from labledger.lineage import os_user, redact_argv, script_path
 
         self.author = os_user()
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.source = {
-            "argv": list(sys.argv),
+            "argv": redact_argv(sys.argv),
             "script": str(script) if (script := script_path()) else None,
             "cwd": os.getcwd(),
             "executable": sys.executable,
@@ -101,10 +103,12 @@ class Run(AssetsMixin, LineageMixin):
         self.plugin_errors: list[LabledgerError] = []
         self._state = _OPEN
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._series: dict[str, Series] = {}
+        # key -> [step, epoch, timestamp, value, step, ...]: one extend per point, which a signal
+        # cannot split (the columns of a point never get out of step)
+        self._buf: dict[str, list[Any]] = {}
         self._pending = 0
         self._seq = 0
+        self._outbox = Outbox(self)
         self._next_step: dict[str, int] = {}
         self._metric_keys: set[str] = set()
         self._params: dict[str, str] = {}
@@ -194,16 +198,13 @@ class Run(AssetsMixin, LineageMixin):
             epoch = _validate.step_value(key, epoch, "epoch")
         t = _now()
         with self._lock:
-            s = self._series.get(key)
-            if s is None:
-                s = self._series[key] = Series()
+            points = self._buf.get(key)
+            if points is None:
+                points = self._buf[key] = []
             if step is None:
                 step = self._next_step.get(key, 0)
             self._next_step[key] = step + 1
-            s.steps.append(step)
-            s.epochs.append(epoch)
-            s.timestamps.append(t)
-            s.values.append(value)
+            points.extend((step, epoch, t, value))
             self._pending += 1
             pending = self._pending
         if pending >= WAKE_POINTS:
@@ -234,18 +235,15 @@ class Run(AssetsMixin, LineageMixin):
             epoch = _validate.step_value("epoch", epoch, "epoch")
         t = _now()
         with self._lock:
-            series = self._series
+            buf = self._buf
             next_step = self._next_step
             for key, value in items:
-                s = series.get(key)
-                if s is None:
-                    s = series[key] = Series()
+                points = buf.get(key)
+                if points is None:
+                    points = buf[key] = []
                 st = next_step.get(key, 0) if step is None else step
                 next_step[key] = st + 1
-                s.steps.append(st)
-                s.epochs.append(epoch)
-                s.timestamps.append(t)
-                s.values.append(value)
+                points.extend((st, epoch, t, value))
             self._pending += len(items)
             pending = self._pending
         if pending >= WAKE_POINTS:
@@ -253,38 +251,6 @@ class Run(AssetsMixin, LineageMixin):
 
     def _new_metric_key(self, key: Any) -> None:
         self._metric_keys.add(_validate.check_key(key, "metric key"))
-
-    def _backpressure(self, pending: int) -> None:
-        if pending >= MAX_PENDING_POINTS:
-            self._deliver()  # the logging thread writes itself: memory stays bounded
-        else:
-            _lifecycle.wake_writer()
-
-    def _deliver(self) -> bool:
-        """Hand the buffered points to the sinks as one batch. Returns whether there were any."""
-        with self._flush_lock:
-            with self._lock:
-                if not self._pending:
-                    return False
-                series, self._series, self._pending = self._series, {}, 0
-            batch = MetricBatch(self.id, self._seq, series)
-            self._seq += 1
-            self._notify("labledger_metrics_logged", batch=batch)
-            return True
-
-    def flush(self, timeout: float = 30.0) -> None:
-        """Write every buffered metric now (also happens every second and at the end).
-
-        Also waits (up to ``timeout`` seconds) for the run's start-up lineage capture
-        (git state, packages), which otherwise completes in the background, even after
-        the run has ended.
-        """
-        if self._state is not _DETACHED:
-            self._deliver()
-            if self.parent_id is None:
-                from labledger.lineage import capture_worker
-
-                capture_worker.wait(self, timeout)
 
     # -- cross-validation folds ------------------------------------------
 
@@ -301,11 +267,7 @@ class Run(AssetsMixin, LineageMixin):
         self._check_open("log folds")
         _validate.check_key(key, "fold key")
         _validate.check_key(split, "fold split")
-        if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__iter__"):
-            raise InvalidValueError(key, values, "folds are a sequence of numbers, one per fold")
-        vals = [_validate.metric_value(f"{key}[{i}]", v) for i, v in enumerate(values)]
-        if not vals:
-            raise InvalidValueError(key, values, "give at least one fold value")
+        vals = _validate.fold_values(key, values)
         with self._lock:
             old = self._folds.get((key, split))
             if old is not None:
@@ -370,19 +332,19 @@ class Run(AssetsMixin, LineageMixin):
                 refusal = self._completeness_at_end()
                 if refusal is not None:
                     status, error = "failed", str(refusal)
-        with self._flush_lock:
+        with self._lock:
             if self._state is not _OPEN:
                 return
             self._state = _ENDING
         try:
-            self._deliver()
+            self._take_points()
         finally:
             self.end_time = _now()
             self.status = status
             self.error = error
-            self._notify("labledger_run_ended", status=status, error=error)
             self._state = _ENDED
-            _lifecycle.remove(self)
+            _lifecycle.deactivate(self)
+            self._notify("labledger_run_ended", status=status, error=error)
         if refusal is not None:
             raise refusal
 
@@ -391,11 +353,6 @@ class Run(AssetsMixin, LineageMixin):
         return self._state is not _OPEN
 
     # -- internals -----------------------------------------------------------
-
-    def _notify(self, hook: str, **kwargs: Any) -> None:
-        errors = plugins.notify(hook, run=self, **kwargs)
-        if errors:
-            self.plugin_errors.extend(errors)
 
     def _check_open(self, action: str) -> None:
         if self._state is not _OPEN:
@@ -410,18 +367,6 @@ class Run(AssetsMixin, LineageMixin):
         if self._state is _ENDING:
             raise RunFinishedError(self.id, "ending", action)
         raise RunFinishedError(self.id, self.status, action)
-
-    def _detach(self) -> None:
-        self._state = _DETACHED
-        self._series = {}
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-
-    def _report_background_error(self, error: BaseException) -> None:
-        if not self._background_reported:
-            self._background_reported = True
-            print(f"labledger: background writer failed for run {self.id}: {error!r}", file=sys.stderr)
 
 
 def _same_floats(a: list[float], b: list[float]) -> bool:

@@ -1,5 +1,9 @@
 """Seeding every random number generator in reach, and recording what was seeded.
 
+This is the only place labledger touches the global generators of ``random``,
+NumPy, torch, TensorFlow or Keras, and only when asked (``seed_everything``,
+``start_run(seed=...)``); everything else it does leaves them as they were.
+
 >>> import labledger as ll
 >>> ll.seed_everything(42)  # doctest: +SKIP
 {'seed': 42, 'reached': ['random', 'numpy', 'torch', 'PYTHONHASHSEED']}

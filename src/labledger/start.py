@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from labledger import _lifecycle, _validate, plugins
+from labledger import _lifecycle, _validate, plugins, settings
 from labledger._ids import new_run_name
 from labledger.errors import InvalidValueError, LabledgerError, RunNotFoundError
 from labledger.run import Run
@@ -33,6 +33,7 @@ def _capture_lineage(run: Run) -> None:
     """Background part of a top-level run's start: code version, author, packages."""
     from labledger.lineage import author, code_cache, installed_packages, packages_digest
 
+    _lifecycle.mark_background()  # the capture thread never waits for a bulk transaction
     try:
         code, diff = code_cache.get()
         packages = installed_packages()
@@ -65,8 +66,9 @@ def start_run(
     store: str | os.PathLike[str] | Store | None = None,
     seed: int | None = None,
     kind: str = "offline",
+    activate: bool = True,
 ) -> Run:
-    """Start a run and make it the active one.
+    """Start a run and make it the active one of this thread or asyncio task.
 
     A top-level run records its lineage automatically: code version (git
     commit, branch, remote, dirty flag and the uncommitted diff as a ``code``
@@ -83,14 +85,19 @@ def start_run(
     :param store: store folder; default ``$LABLEDGER_STORE`` or ``./.labledger``.
     :param seed: seed every random generator in reach (see :func:`labledger.seed_everything`).
     :param kind: ``offline`` (default) or ``online``.
+    :param activate: make it the active run (what module-level ``ll.log_*`` calls and
+        integrations without a run of their own log to) in the current thread or
+        asyncio task. An integration that starts a run for itself passes ``False``:
+        that run is bound to the integration object and never captures other calls.
 
     >>> import labledger as ll
     >>> with ll.start_run("digits-svm", hypothesis="RBF beats linear", seed=0) as run:  # doctest: +SKIP
     ...     run.log_params({"C": 1.0, "kernel": "rbf"})
     """
+    settings.check()
     from labledger import completeness, seeds
 
-    exp = _validate.check_experiment_name(experiment or os.environ.get("LABLEDGER_EXPERIMENT") or "default")
+    exp = _validate.check_experiment_name(experiment or settings.experiment())
     if kind not in ("offline", "online"):
         raise InvalidValueError("kind", kind, "choose offline or online")
     parent_id: str | None = None
@@ -126,7 +133,7 @@ def start_run(
         kind=kind,
     )
     run.environment = _environment() if top_level else {}
-    reproduction_of = os.environ.get("LABLEDGER_REPRODUCTION_OF") if top_level else None
+    reproduction_of = settings.reproduction_of() if top_level else None
     run.name = st.insert_run(
         {
             "id": run.id,
@@ -145,7 +152,7 @@ def start_run(
         }
     )
     run.reproduction_of = reproduction_of or None
-    _lifecycle.add(run)
+    _lifecycle.add(run, activate=activate)
     run._notify("labledger_run_started")
     if tags:
         run.set_tags(tags)
@@ -168,5 +175,12 @@ def start_run(
 
 
 def active_run() -> Run | None:
-    """The innermost run started in this process that has not ended, or ``None``."""
+    """The innermost run started (and not ended) in this thread or asyncio task, or ``None``.
+
+    Threads and tasks each have their own: a thread started inside a ``with`` block
+    sees that run only if it runs in a copy of the context (``contextvars.copy_context()``).
+
+    >>> with ll.start_run("digits-svm") as run:  # doctest: +SKIP
+    ...     assert ll.active_run() is run
+    """
     return _lifecycle.active_run()

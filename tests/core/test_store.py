@@ -39,7 +39,7 @@ def test_new_store_is_wal_with_a_schema_version(store_path):
 
 
 def test_store_from_a_newer_release_is_refused_clearly(store_path):
-    Store(store_path)
+    Store(store_path).conn  # noqa: B018 - the first write connection creates the store
     conn = sqlite3.connect(store_path / DB_FILENAME)
     conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION + 1, time.time()))
     conn.commit()

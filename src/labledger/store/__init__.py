@@ -6,6 +6,7 @@ import os
 import threading
 from pathlib import Path
 
+from labledger import settings
 from labledger.store.sqlite import Store
 
 __all__ = ["Store", "default_store_path", "open_store"]
@@ -16,14 +17,20 @@ _lock = threading.Lock()
 
 def default_store_path() -> Path:
     """``$LABLEDGER_STORE`` when set (and not empty), else ``./.labledger``."""
-    env = os.environ.get("LABLEDGER_STORE", "").strip()
+    env = settings.store()
     return Path(env) if env else Path.cwd() / ".labledger"
 
 
-def open_store(path: str | os.PathLike[str] | Store | None = None) -> Store:
-    """Open (creating when needed) the store at ``path``; one instance per folder per process.
+def open_store(path: str | os.PathLike[str] | Store | None = None, *, create: bool = True) -> Store:
+    """Open the store at ``path``; one instance per folder per process.
+
+    :param create: create the store when it does not exist yet. Readers pass
+        ``False``: reading never creates, changes or waits for a store (a missing
+        store reads as empty). An existing store is upgraded by its first writer.
 
     >>> store = open_store("/tmp/ledger")          # doctest: +SKIP
+    >>> open_store("/tmp/elsewhere", create=False).query("SELECT count(*) FROM runs")[0][0]  # doctest: +SKIP
+    0
     """
     if isinstance(path, Store):
         return path
@@ -32,4 +39,6 @@ def open_store(path: str | os.PathLike[str] | Store | None = None) -> Store:
         store = _open.get(resolved)
         if store is None:
             store = _open[resolved] = Store(resolved)
-        return store
+    if create:
+        store.create()
+    return store

@@ -208,8 +208,17 @@ WHEN NEW.kind != 'code' AND (SELECT status FROM runs WHERE id = NEW.run_id) NOT 
 BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
 """ + _OPEN_GUARD.format(table="pipelines")
 
+# v3: a run's process identity beside its host and pid, so liveness survives pid reuse and
+# PID namespaces (containers): the process's start time in clock ticks after boot
+# (/proc/<pid>/stat, field 22), the inode of its PID namespace, and the boot id.
+V3 = """
+ALTER TABLE runs ADD COLUMN pid_start INTEGER;
+ALTER TABLE runs ADD COLUMN pid_ns INTEGER;
+ALTER TABLE runs ADD COLUMN boot_id TEXT;
+"""
+
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from labledger.errors import StoreError
+from labledger.errors import StoreError, StoreWriteError
 from labledger.plugins import LabledgerWarning, hookimpl
 
 if TYPE_CHECKING:
@@ -33,32 +33,46 @@ class StoreWriteWarning(LabledgerWarning):
 def _reporting_store_errors(hook: _Hook) -> _Hook:
     """A store that cannot be written is reported once per store, by one warning naming it.
 
-    The hook's record is lost (the transaction rolled back: the store stays
-    consistent and readable); logging goes on, so the training is not stopped.
+    The record is not lost: the transaction rolled back (the store stays
+    consistent and readable) and the hook raises
+    :class:`~labledger.errors.StoreWriteError`, so the run keeps the record and
+    retries it, in order, until the store takes it. Logging goes on meanwhile:
+    the training is not stopped. Once the store takes writes again, a later
+    failure is reported again.
     """
 
     @functools.wraps(hook)
     def wrapper(run: Run, *args: Any, **kwargs: Any) -> None:
         try:
             hook(run, *args, **kwargs)
+        except StoreWriteError:
+            raise
         except StoreError as e:
-            run.plugin_errors.append(e)
+            _warn_once(run, e)
+            raise StoreWriteError(e.path, e.problem) from e
+        if _failed:
             with _failed_lock:
-                first = e.path not in _failed
-                _failed.add(e.path)
-            if not first:
-                return
-            message = (
-                f"{e}. Training goes on, but what run {run.id} logs is lost for as long as the "
-                "store cannot be written; what was written before stays readable. Free space or fix "
-                "the permissions (further write errors for this store are not reported again)."
-            )
-            try:
-                warnings.warn(message, StoreWriteWarning, stacklevel=2)
-            except Warning:  # warnings turned into errors: never let that reach training
-                print(f"labledger: {message}", file=sys.stderr)
+                _failed.discard(str(run.store.db_path))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _warn_once(run: Run, e: StoreError) -> None:
+    with _failed_lock:
+        first = e.path not in _failed
+        _failed.add(e.path)
+    if not first:
+        return
+    message = (
+        f"{e}. Training goes on: what run {run.id} logs is kept and written once the store "
+        "takes writes again (run.flush() raises StoreWriteError until then); what was written "
+        "before stays readable. Free space or fix the permissions (further write errors for "
+        "this store are not reported again)."
+    )
+    try:
+        warnings.warn(message, StoreWriteWarning, stacklevel=2)
+    except Warning:  # warnings turned into errors: never let that reach training
+        print(f"labledger: {message}", file=sys.stderr)
 
 
 @hookimpl(tryfirst=True)

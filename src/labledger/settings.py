@@ -1,0 +1,284 @@
+"""Every ``LABLEDGER_*`` environment setting in one place: type, default, allowed values, meaning.
+
+Settings are read when they are used, so a change to the environment takes
+effect at the next use. An empty value counts as unset. A value that cannot be
+used raises :class:`~labledger.errors.SettingsError` naming the variable, its
+value and what is allowed; :func:`check` validates them all at once
+(:func:`labledger.start_run` and the ``labledger`` command call it first).
+
+>>> from labledger import settings
+>>> settings.flush_interval()          # LABLEDGER_FLUSH_INTERVAL, default 1 second
+1.0
+>>> settings.SETTINGS["LABLEDGER_DIFF_CAP"].allowed
+'a whole number of bytes from 0 to 2**40'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from labledger.errors import SettingsError
+
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "capture_code",
+    "capture_ttl",
+    "check",
+    "completeness",
+    "diff_cap",
+    "disabled_plugins",
+    "experiment",
+    "experiment_pattern",
+    "flush_interval",
+    "get",
+    "heartbeat_timeout",
+    "reproduction_of",
+    "store",
+    "trace_plugins",
+]
+
+DEFAULT_EXPERIMENT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class _Invalid(Exception):
+    """Raised by a parser whose message replaces the setting's ``allowed`` text."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment setting: how to read it and what to say when it is wrong."""
+
+    name: str
+    kind: str  # what the table shows: seconds, bytes, flag, path, ...
+    default: Any  # the parsed value when unset
+    shown_default: str  # the default as the README shows it
+    allowed: str  # what a valid value looks like (used in the error)
+    doc: str  # one line: what it changes
+    parse: Callable[[str], Any]
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _flag(raw: str) -> bool:
+    low = raw.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _bytes(raw: str) -> int:
+    if len(raw) > 15 or not raw.isdigit():
+        raise ValueError(raw)
+    value = int(raw)
+    if value > 1 << 40:
+        raise ValueError(raw)
+    return value
+
+
+def _path(raw: str) -> str:
+    if "\x00" in raw:
+        raise ValueError(raw)
+    return raw
+
+
+def _experiment(raw: str) -> str:
+    import re
+
+    pattern = experiment_pattern(lenient=True)
+    if not re.fullmatch(pattern, raw):
+        raise _Invalid(f"an experiment name matching {pattern!r} (LABLEDGER_EXPERIMENT_PATTERN)")
+    return raw
+
+
+def _pattern(raw: str) -> str:
+    import re
+
+    try:
+        re.compile(raw)
+    except re.error as e:
+        raise _Invalid(f"a Python regular expression ({e})") from None
+    return raw
+
+
+def _plugins(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    if any(not n.isprintable() for n in names):
+        raise ValueError(raw)
+    return names
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return parse
+
+
+def _run_id(raw: str) -> str:
+    if not (len(raw) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in raw)):
+        raise ValueError(raw)
+    return raw
+
+
+# fmt: off
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "LABLEDGER_STORE", "path", "", "./.labledger", "a folder path",
+            "store folder when `store=` / `--store` is not given", _path,
+        ),
+        Setting(
+            "LABLEDGER_EXPERIMENT_PATTERN", "regex", DEFAULT_EXPERIMENT_PATTERN,
+            DEFAULT_EXPERIMENT_PATTERN, "a Python regular expression",
+            "naming convention every experiment name must match", _pattern,
+        ),
+        Setting(
+            "LABLEDGER_EXPERIMENT", "name", "default", "default", "an experiment name",
+            "experiment of runs started without one (and of `autolog()`)", _experiment,
+        ),
+        Setting(
+            "LABLEDGER_FLUSH_INTERVAL", "seconds", 1.0, "1", "a number of seconds from 0.01 to 3600",
+            "how often the background writer stores buffered metrics", _seconds(0.01, 3600.0),
+        ),
+        Setting(
+            "LABLEDGER_HEARTBEAT_TIMEOUT", "seconds", 60.0, "60",
+            "a number of seconds from 1 to 31536000",
+            "silence after which a run of another host counts as crashed", _seconds(1.0, 31_536_000.0),
+        ),
+        Setting(
+            "LABLEDGER_COMPLETENESS", "choice", None, "`completeness` in pyproject.toml, else warn",
+            "one of warn, strict, off", "completeness policy (see Lineage)", _choice("warn", "strict", "off"),
+        ),
+        Setting(
+            "LABLEDGER_CAPTURE_CODE", "flag", True, "1", "1, true, yes, on or 0, false, no, off",
+            "record git state and the uncommitted diff at run start", _flag,
+        ),
+        Setting(
+            "LABLEDGER_CAPTURE_TTL", "seconds", 2.0, "2", "a number of seconds from 0 to 86400",
+            "reuse a code capture this young for the next run of the process", _seconds(0.0, 86_400.0),
+        ),
+        Setting(
+            "LABLEDGER_DIFF_CAP", "bytes", 1 << 20, "1048576", "a whole number of bytes from 0 to 2**40",
+            "bytes of the uncommitted diff kept as the `code` artifact", _bytes,
+        ),
+        Setting(
+            "LABLEDGER_REPRODUCTION_OF", "run id", None, "unset",
+            "a run id (letters, digits, '-' and '_', at most 64)",
+            "links the next top-level run to the run it reproduces (set by `labledger verify`)", _run_id,
+        ),
+        Setting(
+            "LABLEDGER_DISABLE_PLUGINS", "names", (), "unset", "comma-separated plugin names",
+            "plugins (built-ins included) not to load", _plugins,
+        ),
+        Setting(
+            "LABLEDGER_TRACE_PLUGINS", "flag", False, "0", "1, true, yes, on or 0, false, no, off",
+            "print every hook call to standard error", _flag,
+        ),
+    )
+}
+# fmt: on
+
+
+def get(name: str, *, lenient: bool = False) -> Any:
+    """The parsed value of setting ``name`` (its default when unset or empty).
+
+    :param lenient: give the default instead of raising for a bad value (for
+        background threads, which must not die of a setting changed mid-run).
+    :raises SettingsError: the value cannot be used (unless ``lenient``).
+    """
+    setting = SETTINGS[name]
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return setting.default
+    try:
+        return setting.parse(raw.strip())
+    except _Invalid as e:
+        if lenient:
+            return setting.default
+        raise SettingsError(name, raw, str(e)) from None
+    except (ValueError, OverflowError):
+        if lenient:
+            return setting.default
+        raise SettingsError(name, raw, setting.allowed) from None
+
+
+def check() -> None:
+    """Validate every setting; raise :class:`SettingsError` for the first bad one.
+
+    >>> settings.check()  # doctest: +SKIP
+    """
+    for name in SETTINGS:
+        get(name)
+
+
+def store() -> str:
+    """``LABLEDGER_STORE`` (stripped), or ``""`` when unset: then the store is ``./.labledger``."""
+    return str(get("LABLEDGER_STORE"))
+
+
+def experiment() -> str:
+    return str(get("LABLEDGER_EXPERIMENT"))
+
+
+def experiment_pattern(*, lenient: bool = False) -> str:
+    return str(get("LABLEDGER_EXPERIMENT_PATTERN", lenient=lenient))
+
+
+def flush_interval(*, lenient: bool = False) -> float:
+    return float(get("LABLEDGER_FLUSH_INTERVAL", lenient=lenient))
+
+
+def heartbeat_timeout(*, lenient: bool = False) -> float:
+    return float(get("LABLEDGER_HEARTBEAT_TIMEOUT", lenient=lenient))
+
+
+def completeness() -> str | None:
+    """``warn``, ``strict``, ``off``, or ``None`` when unset (then ``pyproject.toml`` decides)."""
+    value = get("LABLEDGER_COMPLETENESS")
+    return None if value is None else str(value)
+
+
+def capture_code(*, lenient: bool = False) -> bool:
+    return bool(get("LABLEDGER_CAPTURE_CODE", lenient=lenient))
+
+
+def capture_ttl(*, lenient: bool = False) -> float:
+    return float(get("LABLEDGER_CAPTURE_TTL", lenient=lenient))
+
+
+def diff_cap(*, lenient: bool = False) -> int:
+    return int(get("LABLEDGER_DIFF_CAP", lenient=lenient))
+
+
+def reproduction_of() -> str | None:
+    value = get("LABLEDGER_REPRODUCTION_OF")
+    return None if value is None else str(value)
+
+
+def disabled_plugins() -> list[str]:
+    return list(get("LABLEDGER_DISABLE_PLUGINS"))
+
+
+def trace_plugins() -> bool:
+    """``LABLEDGER_TRACE_PLUGINS``; a bad value counts as off here (:func:`check` reports it)."""
+    return bool(get("LABLEDGER_TRACE_PLUGINS", lenient=True))
