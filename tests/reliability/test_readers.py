@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,14 +67,38 @@ def _cli(*args: str, user: int | None = None, timeout: float = 60) -> subprocess
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd="/")
 
 
-def _reader_user() -> int | None:
-    """Who reads the read-only copies: ``nobody`` when the tests run as root (root ignores
-    permissions), else the current user."""
-    if os.geteuid() != 0:
-        return None
+def _nobody_can_import_labledger() -> bool:
     if shutil.which("setpriv") is None:
-        pytest.skip("reading as an unprivileged user needs setpriv")
-    return NOBODY
+        return False
+    probe = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    done = subprocess.run([*probe, sys.executable, "-c", "import labledger"], capture_output=True, cwd="/")
+    return done.returncode == 0
+
+
+@contextmanager
+def _read_only(folder: Path) -> Iterator[tuple[Path, int | None]]:
+    """``(where to read the folder, as which user)`` such that nothing can be written there.
+
+    Root ignores file permissions, so root reads as ``nobody`` — or, when ``nobody``
+    cannot import labledger (an environment in a private folder), through a
+    read-only bind mount of the folder. Other users read the folder itself.
+    """
+    if os.geteuid() != 0:
+        yield folder, None
+        return
+    if _nobody_can_import_labledger():
+        yield folder, NOBODY
+        return
+    mount = folder.with_name(folder.name + "-ro")
+    mount.mkdir()
+    if subprocess.run(["mount", "--bind", str(folder), str(mount)], capture_output=True).returncode:
+        pytest.skip("reading a read-only store as root needs setpriv (and a readable environment) or mount")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], capture_output=True).returncode:
+            pytest.skip("cannot remount read-only here")
+        yield mount, None
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.fixture
@@ -165,7 +190,6 @@ def test_reading_changes_nothing_in_the_database_file(shared_dir):
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("variant", ["read-only-folder", "wal-without-shm", "checkpointed-wal-without-shm"])
 def test_labledger_runs_works_on_a_read_only_copy(shared_dir, variant):
-    user = _reader_user()
     source = shared_dir / "source"
     proc = subprocess.Popen(
         [sys.executable, "-c", DIES, "wait"],
@@ -192,14 +216,15 @@ def test_labledger_runs_works_on_a_read_only_copy(shared_dir, variant):
         path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     before = _snapshot(copy)
 
-    listed = _cli("runs", "--store", str(copy), user=user)
-    assert listed.returncode == 0, listed.stderr
-    assert "dies" in listed.stdout and "crashed" in listed.stdout and "finished" in listed.stdout
-    shown = _cli("show", "readers/dies", "--store", str(copy), user=user)
-    assert shown.returncode == 0, shown.stderr
-    assert "status      crashed" in shown.stdout
-    refused = _cli("runs", "--store", str(copy), "--json", user=user)
-    assert len(json.loads(refused.stdout)) == 2
+    with _read_only(copy) as (where, user):
+        listed = _cli("runs", "--store", str(where), user=user)
+        assert listed.returncode == 0, listed.stderr
+        assert "dies" in listed.stdout and "crashed" in listed.stdout and "finished" in listed.stdout
+        shown = _cli("show", "readers/dies", "--store", str(where), user=user)
+        assert shown.returncode == 0, shown.stderr
+        assert "status      crashed" in shown.stdout
+        refused = _cli("runs", "--store", str(where), "--json", user=user)
+        assert len(json.loads(refused.stdout)) == 2
     assert _snapshot(copy) == before
 
 
@@ -221,7 +246,6 @@ def test_reading_a_missing_store_does_not_create_it(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_a_read_only_store_of_an_older_schema_is_read_as_it_is(shared_dir):
-    user = _reader_user()
     store = shared_dir / "v1"
     shutil.copytree(FIXTURE_V1, store)
     for path in [store, *store.rglob("*")]:
@@ -233,14 +257,15 @@ def test_a_read_only_store_of_an_older_schema_is_read_as_it_is(shared_dir):
         "print(v.status, v.params['kernel'], v.lineage, v.pipelines, len(v.metric('loss')), "
         "sorted(ll.runs(store=sys.argv[1])['status']))\n"
     )
-    cmd = [sys.executable, "-c", code, str(store)]
-    if user is not None:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=50, cwd="/")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["finished", "rbf", "{}", "[]", "101", "['failed',", "'finished']"]
-    listed = _cli("runs", "--store", str(store), user=user)
-    assert listed.returncode == 0 and "v1-run" in listed.stdout, listed.stderr
+    with _read_only(store) as (where, user):
+        cmd = [sys.executable, "-c", code, str(where)]
+        if user is not None:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=50, cwd="/")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["finished", "rbf", "{}", "[]", "101", "['failed',", "'finished']"]
+        listed = _cli("runs", "--store", str(where), user=user)
+        assert listed.returncode == 0 and "v1-run" in listed.stdout, listed.stderr
     assert _snapshot(store) == before
 
 
