@@ -1,24 +1,31 @@
 """What the Lightning logger and callback share: the recorder that turns trainer events into a run.
 
-Private to :mod:`labledger.integrations.lightning`.
+Private to :mod:`labledger.integrations.lightning`. Rules it keeps (how runs end:
+:mod:`labledger.integrations._lightning_lifecycle`):
+
+- Steps: the first fit's steps are Lightning's own. A later ``fit`` recorded by the
+  same logger (another trainer, or a resume) is shifted, if needed, so that its
+  first point comes after every point recorded before; each trainer keeps its shift
+  for its later ``validate``/``test`` calls. No key gets two points at one step from
+  different fits.
+- Settings: the first fit's are recorded as they are; a later fit's settings that
+  differ go under ``fit/<n>/`` (``fit/2/trainer/max_epochs``); a ``validate``,
+  ``test`` or ``predict`` call only adds settings not recorded yet.
 """
 
 from __future__ import annotations
 
-import atexit
+import json
 import os
 import tempfile
 import weakref
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-try:
-    from lightning.pytorch.utilities.rank_zero import rank_zero_only
-except ImportError:  # the standalone distribution
-    from pytorch_lightning.utilities.rank_zero import rank_zero_only  # type: ignore[no-redef]
-
 import labledger as ll
+from labledger.integrations import _lightning_setup as setup
+from labledger.integrations._lightning_checkpoints import CheckpointLog
+from labledger.integrations._lightning_lifecycle import SpawnMixin, end_idle_runs, global_rank
 from labledger.integrations._training import (
     TRACKING_ERRORS,
     RunBinding,
@@ -26,46 +33,78 @@ from labledger.integrations._training import (
     describe,
     numbers,
     plain,
-    qualified_name,
     status_of,
 )
 
-_live_runs: weakref.WeakValueDictionary[str, ll.Run] = weakref.WeakValueDictionary()
+try:
+    from labledger.store.schema import ARTIFACT_KINDS
+except ImportError:  # pragma: no cover
+    ARTIFACT_KINDS = ("other",)
 
+#: The artifact kind of LightningCLI's config file.
+CONFIG_KIND = "config" if "config" in ARTIFACT_KINDS else "other"
 
 _LOADERS = {"train": "train_dataloader", "validation": "val_dataloaders", "test": "test_dataloaders"}
 
 
-def _global_rank() -> int:
-    return int(getattr(rank_zero_only, "rank", 0) or 0)
-
-
-class _Recorder:
+class _Recorder(SpawnMixin):
     """Translates Lightning events into calls on one run; shared by the logger and the callback."""
 
-    def __init__(self, run: ll.Run | None, start_run_kwargs: Mapping[str, Any]) -> None:
+    def __init__(self, run: ll.Run | None, start_run_kwargs: Mapping[str, Any], log_checkpoints: Any = True):
         self.binding = RunBinding(run, start_run_kwargs)
         self.spool: Spool | None = None  # set in a spawned worker
         self.run_ref: tuple[str, str, str] | None = None  # (id, experiment, name) seen by a worker
         self.pending_spools: list[str] = []  # main process: worker folders still to replay
-        self.checkpoints: dict[str, tuple[str, float]] = {}  # path -> (artifact name, mtime)
-        self.names: set[str] = set()
-        self.tags: dict[str, str] = {}
+        self.checkpoints = CheckpointLog(log_checkpoints)
         self.trainer: weakref.ReferenceType[Any] | None = None
         self.datasets_seen: set[int] = set()
         self.exit_replay = False  # main process: an exit hook replays what workers left
         self.stage: Any = None  # the trainer stage of the last metrics (datasets are looked at on a change)
         self._direct: ll.Run | None = None  # the run, once nothing is left to replay: the fast path
+        self.params: dict[str, str] = {}  # flat key -> JSON of the value this recorder logged
+        self.pending_hparams: list[Any] = []
+        self.fits = 0
+        self.call: str | None = None  # the trainer call under way: fit, validate, test, predict
+        self.next_step = 0  # one more than the highest step recorded
+        self.offset = 0
+        self.offsets: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self.rebase = False  # a later fit began: its first step decides its shift
+        self.busy = False  # a trainer call is under way (or the run was used outside one)
+        self.ended_by_rule = False
 
     # -- where records go ---------------------------------------------------
 
+    def _resolve(self, reading: bool = False) -> ll.Run:
+        """The run, started on first use; to write after it was ended for another's, a continuation."""
+        run = self.binding.resolved
+        if run is not None and self.ended_by_rule and run.ended and not reading:
+            return self._continue(run)
+        if run is None:
+            run = self.binding.get()
+            if self.binding.owned:
+                self.busy = True
+                end_idle_runs(self)
+        return run
+
+    def _continue(self, previous: ll.Run) -> ll.Run:
+        """Used again after its run was ended for another's: go on in a new run that says so."""
+        self.ended_by_rule = False
+        self.binding = RunBinding(None, self.binding.start_run_kwargs)
+        run = self._resolve()
+        run.set_tags({"continues": previous.id})
+        run.log_params(json_params(self.params))
+        self.checkpoints.new_run()
+        return run
+
     def _sink(self) -> Any:
-        if _global_rank() != 0:
+        if global_rank() != 0:
             return None
         if self.spool is not None:
             return self.spool
         self.replay()
-        run = self._direct = self.binding.get()
+        if self.pending_hparams:
+            self.flush_hparams()
+        run = self._direct = self._resolve()
         return run
 
     def _do(self, method: str, *args: Any, **kwargs: Any) -> None:
@@ -76,89 +115,143 @@ class _Recorder:
         except TRACKING_ERRORS as e:
             self.binding.warn(e)
 
-    def replay(self) -> None:
-        """Main process: bring in what spawned workers recorded."""
-        while self.pending_spools:
-            folder = self.pending_spools.pop(0)
-            try:
-                Spool.replay(folder, self.binding.get())
-            except (ll.errors.LabledgerError, OSError) as e:
-                self.binding.warn(e)
-
-    def run(self) -> ll.Run | None:
-        if _global_rank() != 0 or self.spool is not None:
+    def run(self) -> Any:
+        """The run (a :class:`Spool` standing in for it in a spawned rank-0 worker; ``None`` off rank 0)."""
+        if global_rank() != 0:
             return None
+        if self.spool is not None:
+            return self.spool
         self.replay()
-        return self.binding.call(lambda run: run)
+        if self.pending_hparams:
+            self.flush_hparams()
+        try:
+            return self._resolve(reading=True)
+        except TRACKING_ERRORS as e:
+            self.binding.warn(e)
+            return None
 
-    # -- pickling for spawned workers -----------------------------------------
+    # -- a trainer call -----------------------------------------------------
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["trainer"] = None
-        if self.spool is None and _global_rank() == 0:
-            run = self.binding.call(lambda run: run)  # resolved here, every worker shares it
-            if run is not None:
-                _live_runs[run.id] = run
-                folder = tempfile.mkdtemp(prefix="labledger-spool-")
-                self.pending_spools.append(folder)
-                self._direct = None  # the worker's records come first
-                if not self.exit_replay:
-                    self.exit_replay = True
-                    _register_exit_replay(self)
-                state["run_ref"] = (run.id, run.experiment, run.name)
-                state["spool"] = folder
-        state["pending_spools"] = []
-        state["_direct"] = None
-        state["stage"] = None
-        state["datasets_seen"] = set()
-        state["binding"] = RunBinding(None, self.binding.start_run_kwargs)
-        return state
+    def begin(self, trainer: Any, module: Any) -> None:
+        """A trainer call is set up: its kind, the step shift, the settings."""
+        self.trainer = weakref.ref(trainer)
+        self.busy = True
+        self.call = str(getattr(trainer.state.fn, "value", trainer.state.fn))
+        if self.call == "fit":
+            self.fits += 1
+            self.rebase = self.next_step > 0
+        self.offset = self.offsets.get(trainer, 0)
+        params = setup.trainer_params(trainer, module)
+        params.update(setup.callback_params(trainer))
+        self.record_params(params)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        folder = state.pop("spool", None)
-        self.__dict__.update(state)
-        self.spool = None
-        ref = self.run_ref
-        if ref is not None and ref[0] in _live_runs:  # a copy inside the main process
-            self.binding = RunBinding(_live_runs[ref[0]], {})
-        elif folder is not None:
-            self.spool = Spool(folder)
+    def record_resume(self, trainer: Any) -> None:
+        """A fit resumed from ``ckpt_path``: where it came from (``resumed_from/*``)."""
+        path = getattr(trainer, "ckpt_path", None)
+        if self.call != "fit" or not path:
+            return
+        run = self.binding.resolved
+        store = run.store if isinstance(run, ll.Run) else None
+        try:
+            origin = setup.checkpoint_origin(store, path)
+        except OSError as e:
+            self.binding.warn(e)
+            return
+        self.record_params({"resumed_from": origin})
+
+    def record_cli(self, trainer: Any, folder: str | None = None, move_to: str | None = None) -> None:
+        """A LightningCLI config: its values as ``cli/*`` params, its file as an artifact.
+
+        :param folder: where the CLI's ``SaveConfigCallback`` writes (the logger's ``save_dir``).
+        :param move_to: the run's folder: the file written in ``folder`` moves there once stored, so
+            that the next run in ``folder`` can write its own.
+        """
+        try:
+            found = setup.cli_config(trainer, folder)
+            if found is None:
+                return
+            values, name, written = found
+            text = setup.cli_text(trainer) if written is None else None
+        except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as e:
+            self.binding.warn(ll.errors.LabledgerError(f"could not read the LightningCLI config: {e}"))
+            return
+        self.record_params({"cli": values})
+        meta = {"source": "LightningCLI", "role": "config"}
+        if written is not None:
+            self._do("log_artifact", written, kind=CONFIG_KIND, name=name, metadata=meta)
+            if move_to is not None:
+                try:
+                    os.makedirs(move_to, exist_ok=True)
+                    os.replace(written, os.path.join(move_to, name))
+                except OSError as e:
+                    self.binding.warn(e)
+            return
+        with tempfile.TemporaryDirectory(prefix="labledger-cli-") as tmp:
+            path = os.path.join(tmp, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text or "")
+            self._do("log_artifact", path, kind=CONFIG_KIND, name=name, metadata=meta)
+
+    def finish(self, error: BaseException | None = None, status: str | None = None) -> None:
+        """A trainer call has returned (or raised ``error``): store what a fit leaves, then flush or end."""
+        trainer = self.trainer() if self.trainer is not None else None
+        if trainer is not None and self.call == "fit":
+            self.checkpoints.sync(getattr(trainer, "checkpoint_callbacks", []), self._do, final=True)
+            stopper = getattr(trainer, "early_stopping_callback", None)
+            stopped = getattr(stopper, "stopped_epoch", 0)
+            if stopped:
+                self._do(
+                    "log_metrics",
+                    {"stopped_epoch": float(stopped)},
+                    step=max(self.next_step - 1, 0),
+                    epoch=stopped,
+                )
+        self.save_state()
+        if error is not None or status is not None:
+            self.end(error, status)
+        else:
+            self.flush()
+        self.busy = False
+        self.call = None
 
     # -- what gets recorded -------------------------------------------------
 
-    def record_setup(self, trainer: Any, module: Any) -> None:
-        """The trainer's configuration, the seed and the model summary."""
-        self.trainer = weakref.ref(trainer)
-        strategy = getattr(trainer, "strategy", None)
-        params: dict[str, Any] = {
-            "trainer": {
-                "max_epochs": trainer.max_epochs,
-                "max_steps": trainer.max_steps,
-                "precision": plain(getattr(trainer, "precision", None)),
-                "accumulate_grad_batches": trainer.accumulate_grad_batches,
-                "gradient_clip_val": plain(trainer.gradient_clip_val),
-                "gradient_clip_algorithm": plain(trainer.gradient_clip_algorithm),
-                "strategy": type(strategy).__name__ if strategy is not None else None,
-                "accelerator": type(trainer.accelerator).__name__,
-                "devices": trainer.num_devices,
-                "num_nodes": trainer.num_nodes,
-                "world_size": trainer.world_size,
-            }
-        }
-        seed = os.environ.get("PL_GLOBAL_SEED")
-        if seed is not None:
-            params["seed"] = int(seed) if seed.lstrip("-").isdigit() else seed
-        if module is not None:
-            weights = list(module.parameters())
-            params["model"] = {
-                "class": qualified_name(module),
-                "params": {
-                    "total": sum(p.numel() for p in weights),
-                    "trainable": sum(p.numel() for p in weights if p.requires_grad),
-                },
-            }
-        self._do("log_params", params)
+    def record_hparams(self, hparams: Any) -> None:
+        """Hyperparameters as Lightning's loggers get them (namespaces flattened, no LightningCLI internals).
+
+        Kept until the trainer call they belong to is known (the next event), so that a later
+        fit's differing values get its ``fit/<n>/`` prefix.
+        """
+        if hparams is not None:
+            self.pending_hparams.append(hparams)
+
+    def flush_hparams(self) -> None:
+        pending, self.pending_hparams = self.pending_hparams, []
+        for hparams in pending:
+            clean = setup.without_internals(hparams)
+            if not isinstance(clean, Mapping):
+                clean = vars(clean) if hasattr(clean, "__dict__") else {}
+            if clean:
+                self.record_params(dict(clean))
+
+    def record_params(self, params: Mapping[str, Any]) -> None:
+        """Log what is new; a later fit's changed values go under ``fit/<n>/`` (see the module's rules)."""
+        new: dict[str, Any] = {}
+        prefix = f"fit/{self.fits}/" if self.call == "fit" and self.fits > 1 else None
+        for key, value in setup.flat(plain(setup.without_internals(dict(params)))).items():
+            text = json.dumps(value, sort_keys=True)
+            old = self.params.get(key)
+            if old is not None and old != text and self.call is None:
+                new[key] = value  # a conflict outside a trainer call is the caller's: the run reports it
+                continue
+            if old is not None and old != text and prefix is not None and prefix + key not in self.params:
+                key = prefix + key
+            elif old is not None:
+                continue
+            new[key] = value
+            self.params[key] = text
+        if new:
+            self._do("log_params", new)
 
     def record_datasets(self, trainer: Any, role: str | None = None) -> None:
         """Fingerprint the dataset of the running stage (when a plugin can fingerprint it)."""
@@ -174,22 +267,21 @@ class _Recorder:
         if isinstance(found, ll.Fingerprint):
             self._do("log_dataset", role, role=role, fingerprint=found.digest, **found.summary)
 
-    def record_hparams(self, hparams: Any) -> None:
-        if hparams is None:
-            return
-        if not isinstance(hparams, Mapping):
-            hparams = vars(hparams)  # argparse.Namespace and AttributeDict-likes
-        clean = {k: v for k, v in plain(dict(hparams)).items() if k != "_class_path"}
-        if clean:
-            self._do("log_params", clean)
-
     def record_metrics(self, metrics: Mapping[str, Any], step: int | None, epoch: int | None = None) -> None:
-        """Log the numeric entries of ``metrics`` (an ``epoch`` entry becomes the epoch); the hot path."""
+        """Log the numeric entries of ``metrics`` (``epoch`` is a metric and the epoch); the hot path."""
         values = numbers(metrics)
-        if "epoch" in values:
-            epoch = int(values.pop("epoch"))
         if not values:
             return
+        if "epoch" in values:
+            epoch = int(values["epoch"])
+        if step is not None:
+            if type(step) is not int:  # Lightning before 2.2 hands over a user-logged `step` as a float
+                step = int(step)
+            if self.rebase:
+                self._rebase(step)
+            step += self.offset
+            if step >= self.next_step:
+                self.next_step = step + 1
         run = self._direct
         if run is None:
             self._do("log_metrics", values, step=step, epoch=epoch)
@@ -198,6 +290,13 @@ class _Recorder:
             run.log_metrics(values, step=step, epoch=epoch)
         except TRACKING_ERRORS as e:
             self.binding.warn(e)
+
+    def _rebase(self, step: int) -> None:
+        self.rebase = False
+        self.offset = max(self.offset, self.next_step - step, 0)
+        trainer = self.trainer() if self.trainer is not None else None
+        if trainer is not None:
+            self.offsets[trainer] = self.offset
 
     def record_step(self, metrics: Mapping[str, Any], step: int | None) -> None:
         """What the logger gets from Lightning: metrics, and the datasets when the trainer's stage changed."""
@@ -209,101 +308,44 @@ class _Recorder:
                 self.record_datasets(trainer)
         self.record_metrics(metrics, step)
 
-    def sync_checkpoints(self, callback: Any, epoch: int | None = None, step: int | None = None) -> None:
-        """Store the checkpoints ``callback`` keeps that are new; tag those it dropped ``removed``."""
+    def checkpoint_saved(self, callback: Any, path: str | None = None) -> None:
+        """A ``ModelCheckpoint`` has written a file (``path``, else the one it saved last)."""
         trainer = self.trainer() if self.trainer is not None else None
-        if epoch is None and trainer is not None:
-            epoch, step = trainer.current_epoch, trainer.global_step
-        kept = self._kept(callback)
-        updates: dict[str, str] = {}
-        for path, (role, score, rank) in kept.items():
-            try:
-                mtime = os.path.getmtime(path)
-            except OSError:
-                continue
-            logged = self.checkpoints.get(path)
-            if logged is not None and logged[1] == mtime:
-                continue
-            if logged is not None:  # the file was overwritten: its previous content is gone
-                self._tag(updates, logged[0], "removed")
-            name = self._unique_name(Path(path), step)
-            metadata = {
-                "epoch": epoch,
-                "step": step,
-                "monitor": getattr(callback, "monitor", None),
-                "mode": getattr(callback, "mode", None),
-                "score": score,
-                "rank": rank,
-                "kept_as": role,
-                "global_rank": _global_rank(),
-                "filename": Path(path).name,
-            }
-            self._do("log_artifact", path, kind="checkpoint", name=name, metadata=metadata)
-            self.checkpoints[path] = (name, mtime)
-        for path, (name, _) in list(self.checkpoints.items()):
-            if path in kept:
-                role, _score, rank = kept[path]
-                self._tag(updates, name, f"kept, rank {rank}" if rank is not None else f"kept ({role})")
-            else:
-                self._tag(updates, name, "removed")
-                del self.checkpoints[path]
-        best = getattr(callback, "best_model_path", "")
-        if best in self.checkpoints:
-            self._tag(updates, "best", self.checkpoints[best][0])
-        if updates:
-            self._do("set_tags", updates)
-
-    @staticmethod
-    def _kept(callback: Any) -> dict[str, tuple[str, float | None, int | None]]:
-        scores = {p: numbers({"s": s}).get("s") for p, s in getattr(callback, "best_k_models", {}).items()}
-        order = sorted(scores, key=lambda p: scores[p] if scores[p] is not None else float("inf"))
-        if getattr(callback, "mode", "min") == "max":
-            order.reverse()
-        kept: dict[str, tuple[str, float | None, int | None]] = {
-            p: ("top_k", scores[p], i + 1) for i, p in enumerate(order)
-        }
-        best = getattr(callback, "best_model_path", "")
-        if best and best not in kept:
-            kept[best] = ("best", numbers({"s": getattr(callback, "best_model_score", None)}).get("s"), 1)
-        last = getattr(callback, "last_model_path", "")
-        if last and last not in kept:
-            kept[last] = ("last", numbers({"s": getattr(callback, "current_score", None)}).get("s"), None)
-        return kept
-
-    def _unique_name(self, path: Path, step: int | None) -> str:
-        name = path.name
-        if name in self.names:
-            name = f"{path.stem}-step={step}{path.suffix}"
-        base, n = name, 2
-        while name in self.names:
-            name, n = f"{Path(base).stem}-{n}{path.suffix}", n + 1
-        self.names.add(name)
-        return name
-
-    def _tag(self, updates: dict[str, str], name: str, value: str) -> None:
-        key = f"checkpoint/{name}"
-        if self.tags.get(key) != value:
-            self.tags[key] = updates[key] = value
+        path = path or getattr(callback, "_last_checkpoint_saved", "") or ""
+        epoch = trainer.current_epoch if trainer is not None else None
+        step = trainer.global_step + self.offset if trainer is not None else None
+        self.checkpoints.wrote(callback, path, epoch, step, global_rank())
+        if self.checkpoints.mode == "all":
+            self.checkpoints.sync([callback], self._do, final=False)
 
     def flush(self) -> None:
-        if self.spool is None and _global_rank() == 0:
+        if self.spool is None and global_rank() == 0:
             self.replay()
+            if self.pending_hparams:
+                self.flush_hparams()
             self.binding.flush()
 
     def end(self, error: BaseException | None = None, status: str | None = None) -> None:
         """Flush everything; end the run if this integration started it."""
-        if self.spool is not None or _global_rank() != 0:
+        if self.spool is not None or global_rank() != 0:
             return
         self.replay()
+        if self.pending_hparams:
+            self.flush_hparams()
         self.binding.end(status or status_of(error), describe(error))
+        self._direct = None
+
+    def idle_own_run(self) -> bool:
+        run = self.binding.resolved
+        return (
+            self.binding.owned and not self.busy and self.spool is None and run is not None and not run.ended
+        )
+
+    def close_for_another(self) -> None:
+        """Another Lightning integration started a run while this one is idle: end this one."""
+        self.end()
+        self.ended_by_rule = True
 
 
-def _register_exit_replay(recorder: _Recorder) -> None:
-    ref = weakref.ref(recorder)
-
-    def _replay_at_exit() -> None:  # runs before labledger ends open runs (atexit is LIFO)
-        alive = ref()
-        if alive is not None:
-            alive.replay()
-
-    atexit.register(_replay_at_exit)
+def json_params(params: Mapping[str, str]) -> dict[str, Any]:
+    return {k: json.loads(v) for k, v in params.items()}

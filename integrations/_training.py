@@ -3,16 +3,19 @@
 :class:`RunBinding` resolves the run an integration writes to — the one it was
 given, else the active run, else one it starts itself — ends only a run it
 started, and turns tracking failures into one warning instead of an exception
-in the user's training loop. :class:`Spool` carries records from a worker
-process to the process that owns the run. :func:`plain` converts framework objects (dtypes,
-schedules, callables, tensors) into JSON-compatible param values.
+in the user's training loop. :class:`Spool` stands in for the run in a worker
+process and carries its records to the process that owns the run. :func:`plain`
+converts framework objects (dtypes, schedules, callables, tensors) into
+JSON-compatible param values.
 """
 
 from __future__ import annotations
 
 import enum
-import json
+import functools
+import inspect
 import os
+import pickle
 import shutil
 import traceback
 from collections.abc import Callable, Mapping
@@ -185,54 +188,157 @@ class RunBinding:
                 self.warn(e)
 
 
-class Spool:
-    """Records made in a worker process, kept in a folder until the process owning the run replays them.
+_MISSING = object()
 
-    It offers the few :class:`labledger.Run` methods the integrations call; files
-    given to :meth:`log_artifact` are copied, since the framework may delete them
-    before the replay. Replayed metrics carry the replay's timestamps.
+
+class Tap:
+    """Replaces ``owner.<attr>``: calls it, then ``sink`` with the same arguments (until :meth:`remove`).
+
+    For a framework method that has no hook of its own (a logger's ``log_metrics`` seen from a
+    callback). A copy of the owner (pickling) gets the method it had before.
     """
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, owner: Any, attr: str, sink: Any) -> None:
+        self.owner, self.attr, self.sink = owner, attr, sink
+        self.previous = vars(owner).get(attr, _MISSING)
+        self.target = getattr(owner, attr)
+        setattr(owner, attr, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.target(*args, **kwargs)
+        self.sink(*args, **kwargs)
+        return result
+
+    def remove(self) -> None:
+        if vars(self.owner).get(self.attr) is self:
+            if self.previous is _MISSING:
+                delattr(self.owner, self.attr)
+            else:
+                setattr(self.owner, self.attr, self.previous)
+
+    def __reduce__(self) -> Any:  # a copy of the owner gets the method it had before
+        return (_bound, (self.owner, self.attr)) if self.previous is _MISSING else (_same, (self.previous,))
+
+
+def _bound(owner: Any, attr: str) -> Any:
+    return getattr(type(owner), attr).__get__(owner)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class Spool:
+    """A stand-in for a run in a worker process: records calls until the process owning the run replays them.
+
+    It offers the logging methods of :class:`labledger.Run` (``log_params``,
+    ``log_metrics``, ``log_artifact``, ``set_tags``, ``note``, …) and the run's
+    ``id``, ``name`` and ``experiment``; each call is kept in a folder and
+    replayed, in order, on the real run. Files and folders given to
+    :meth:`log_artifact` are copied at once, since the framework may delete them
+    before the replay. Replayed metrics carry the replay's timestamps.
+
+    :param folder: where the calls are kept (made by the owning process).
+    :param ref: ``(id, experiment, name)`` of the run it stands for.
+    """
+
+    #: The run methods a worker may call; anything else raises :class:`AttributeError`.
+    METHODS = frozenset(
+        {
+            "log_param",
+            "log_params",
+            "log_metric",
+            "log_metrics",
+            "log_folds",
+            "log_config",
+            "log_artifact",
+            "log_dataset",
+            "log_pipeline",
+            "log_model",
+            "set_tag",
+            "set_tags",
+            "note",
+        }
+    )
+
+    def __init__(self, folder: str, ref: tuple[str, str, str] | None = None) -> None:
         self.folder = Path(folder)
+        self.id, self.experiment, self.name = ref or ("", "", "")
         self._count = 0
 
-    def write(self, *entry: Any) -> None:
-        with open(self.folder / "records.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+    def __repr__(self) -> str:
+        return f"<Spool for run {self.experiment}/{self.name} {self.id[:12]} in {self.folder}>"
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        self.write("params", plain(params))
+    def __getattr__(self, method: str) -> Callable[..., None]:
+        if method not in Spool.METHODS:
+            raise AttributeError(
+                f"{method!r} is not available in a worker process: log with "
+                f"{', '.join(sorted(Spool.METHODS))}, or call it on the run in the main process"
+            )
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None, epoch: int | None) -> None:
-        self.write("metrics", dict(metrics), step, epoch)
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.write(method, args, kwargs)
 
-    def log_artifact(self, path: str, kind: str, name: str, metadata: Mapping[str, Any]) -> None:
+        return record
+
+    def write(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            data = pickle.dumps((method, args, kwargs))
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            raise LabledgerError(
+                f"cannot pass {method}(...) from this worker process to the run: {e}. "
+                "Log plain values (numbers, strings, files) from workers."
+            ) from e
+        with open(self.folder / "records.pkl", "ab") as f:
+            f.write(data)
+
+    def log_artifact(self, path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> None:
+        source = Path(path)
         self._count += 1
-        copy = self.folder / f"{self._count}-{Path(path).name}"
-        shutil.copyfile(path, copy)
-        self.write("artifact", str(copy), kind, name, plain(metadata))
+        copy = self.folder / f"{self._count}-{source.name}"
+        if source.is_dir():
+            shutil.copytree(source, copy, symlinks=False)
+        else:
+            shutil.copyfile(source, copy)
+        if not args and "name" not in kwargs:
+            kwargs["name"] = source.name
+        self.write("log_artifact", (str(copy), *args), kwargs)
 
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        self.write("tags", dict(tags))
-
-    def log_dataset(self, name: str, *, role: str, fingerprint: str, **summary: Any) -> None:
-        self.write("dataset", name, role, fingerprint, plain(summary))
+    def flush(self) -> None:
+        """Nothing to do: every call is on disk already."""
 
     @staticmethod
     def replay(folder: str, run: ll.Run) -> None:
-        records = Path(folder) / "records.jsonl"
-        if records.exists():
-            for line in records.read_text(encoding="utf-8").splitlines():
-                kind, *args = json.loads(line)
-                if kind == "params":
-                    run.log_params(args[0])
-                elif kind == "metrics":
-                    run.log_metrics(args[0], step=args[1], epoch=args[2])
-                elif kind == "artifact":
-                    run.log_artifact(args[0], kind=args[1], name=args[2], metadata=args[3])
-                elif kind == "tags":
-                    run.set_tags(args[0])
-                elif kind == "dataset":
-                    run.log_dataset(args[0], role=args[1], fingerprint=args[2], **args[3])
-        shutil.rmtree(folder, ignore_errors=True)
+        """Make every recorded call on ``run``, in order, then remove the folder."""
+        records = Path(folder) / "records.pkl"
+        first: BaseException | None = None
+        try:
+            if records.exists():
+                with open(records, "rb") as f:
+                    while True:
+                        try:
+                            method, args, kwargs = pickle.load(f)
+                        except EOFError:
+                            break
+                        try:
+                            getattr(run, method)(*args, **kwargs)
+                        except TRACKING_ERRORS as e:  # the other records still go in
+                            first = first or e
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if first is not None:
+            raise first
+
+
+@functools.cache
+def _start_run_takes_origin() -> bool:
+    return "origin" in inspect.signature(ll.start_run).parameters
+
+
+def start_args(origin: str, given: Mapping[str, Any], **named: Any) -> dict[str, Any]:
+    """``start_run`` keyword arguments: ``given`` plus the ``named`` ones that are not ``None``, and
+    ``origin`` (the dotted name of what the user called; completeness warnings name it)."""
+    args = {**dict(given), **{k: v for k, v in named.items() if v is not None}}
+    if _start_run_takes_origin():
+        args.setdefault("origin", origin)
+    return args

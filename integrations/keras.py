@@ -6,21 +6,23 @@
 
 Records the model (class, ``get_config()``, layer and parameter counts), the
 optimizer's config (learning-rate schedules included), the loss and metrics
-given to ``compile``, the fit arguments, the training data's fingerprint,
-every epoch's logs (step = epoch) and the learning rate in effect, optionally
-every N batches, each new best checkpoint by ``checkpoint_monitor`` and the
-final model (``.keras`` files), and early stopping (stopped and best epoch).
+given to ``compile``, the fit arguments (``class_weight`` and whether sample
+weights were given included), the other callbacks and the settings of
+``EarlyStopping``, ``ReduceLROnPlateau`` and ``ModelCheckpoint``, the training
+data's fingerprint, every epoch's logs (step = epoch) and the learning rate in
+effect, optionally every N batches, each new best checkpoint by
+``checkpoint_monitor`` and the final model (``.keras`` files), and early
+stopping (stopped and best epoch). ``name=``, ``hypothesis=`` and ``tags=``
+describe the run the callback starts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import tempfile
 import types
-import warnings
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +30,20 @@ import keras
 
 import labledger as ll
 from labledger.errors import InvalidValueError
+from labledger.integrations import _keras_order as order
+from labledger.integrations._keras_describe import (
+    callback_params,
+    fit_call,
+    learning_rate,
+    model_params,
+    quiet,
+)
 from labledger.integrations._training import RunBinding, describe, numbers, plain, qualified_name, status_of
 
 __all__ = ["LedgerCallback"]
 
-#: Arguments of ``Model.fit`` recorded as ``fit/*`` params when they can be read.
-FIT_ARGUMENTS = (
-    "batch_size",
-    "epochs",
-    "validation_split",
-    "shuffle",
-    "initial_epoch",
-    "steps_per_epoch",
-    "validation_steps",
-    "validation_batch_size",
-    "validation_freq",
-)
 _MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "iou")
+_ORIGIN = "labledger.integrations.keras.LedgerCallback"
 
 
 class LedgerCallback(keras.callbacks.Callback):
@@ -52,21 +51,30 @@ class LedgerCallback(keras.callbacks.Callback):
 
     :param experiment: experiment name for the run it starts (same as ``experiment=``).
     :param run: log to this run instead (never ended by the callback).
+    :param name: the name of the run it starts (default: a generated one).
+    :param hypothesis: what the run it starts should show.
+    :param tags: tags of the run it starts.
     :param checkpoint_monitor: store a ``.keras`` checkpoint each time this epoch log
         (e.g. ``"val_loss"``) improves; ``None`` stores no checkpoints. ``best_epoch``
-        is recorded by this metric, else by ``val_loss`` (or ``loss``).
+        is recorded by this metric, else by ``val_loss`` (or ``loss``). With an
+        ``EarlyStopping`` watching the same metric (or any, without ``checkpoint_monitor``),
+        its judgement decides instead: ``best_epoch`` is its ``best_epoch``.
     :param checkpoint_mode: ``"min"``, ``"max"`` or ``"auto"`` (``max`` for accuracy-like names).
     :param log_every_n_batches: also log batch logs (``batch/<name>``) every N batches.
-    :param log_model: store the final model as a ``model`` artifact at the end of ``fit``.
+    :param log_model: store the final model as a ``model`` artifact at the end of ``fit``, once
+        every callback's ``on_train_end`` has run (after ``EarlyStopping`` restored the best weights).
     :param log_data: record the training data's fingerprint as the dataset ``train``.
-    :param start_run_kwargs: passed to :func:`labledger.start_run` (``name``, ``tags``,
-        ``hypothesis``, …) when no run is given and none is active.
+    :param start_run_kwargs: passed to :func:`labledger.start_run` (``seed``, ``parent``, …)
+        when no run is given and none is active.
 
-    A run the callback starts ends with ``fit``. An exception that escapes ``fit``
-    ends it ``failed`` (``killed`` for Ctrl-C) inside ``with LedgerCallback(...) as cb:``
-    at once, otherwise when the program exits.
+    A run the callback starts ends with ``fit``; the next ``fit`` with the same callback
+    starts a new one. An exception that escapes ``fit`` ends it ``failed`` (``killed``
+    for Ctrl-C) inside ``with LedgerCallback(...) as cb:`` at once, otherwise when the
+    program exits or the callback's next ``fit`` starts. Several fits into one given (or
+    active) run continue its step count; the second one's params, dataset and artifacts
+    are recorded under ``fit_2/`` and so on.
 
-    >>> cb = LedgerCallback("digits-mlp", checkpoint_monitor="val_accuracy", log_every_n_batches=10)
+    >>> cb = LedgerCallback("digits-mlp", hypothesis="dropout helps", checkpoint_monitor="val_accuracy")
     >>> history = model.fit(x, y, epochs=5, validation_split=0.2, callbacks=[cb])  # doctest: +SKIP
     >>> cb.run.id  # doctest: +SKIP
     """
@@ -76,6 +84,9 @@ class LedgerCallback(keras.callbacks.Callback):
         experiment: str | None = None,
         *,
         run: ll.Run | None = None,
+        name: str | None = None,
+        hypothesis: str | None = None,
+        tags: Mapping[str, str] | None = None,
         checkpoint_monitor: str | None = None,
         checkpoint_mode: str = "auto",
         log_every_n_batches: int | None = None,
@@ -84,26 +95,42 @@ class LedgerCallback(keras.callbacks.Callback):
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
-        if experiment is not None:
-            start_run_kwargs = {"experiment": experiment, **start_run_kwargs}
+        given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
+        start_run_kwargs = {**{k: v for k, v in given.items() if v is not None}, **start_run_kwargs}
+        if run is not None and start_run_kwargs:
+            raise InvalidValueError(
+                ", ".join(sorted(start_run_kwargs)),
+                start_run_kwargs,
+                "these describe a run the callback starts; the run given with run= is used as it "
+                "is: pass them to ll.start_run(...) instead",
+            )
         if checkpoint_mode not in ("auto", "min", "max"):
             raise InvalidValueError("checkpoint_mode", checkpoint_mode, "choose auto, min or max")
         if log_every_n_batches is not None and (
             not isinstance(log_every_n_batches, int) or log_every_n_batches < 1
         ):
             raise InvalidValueError("log_every_n_batches", log_every_n_batches, "give a positive int or None")
-        self.binding = RunBinding(run, start_run_kwargs)
+        self._given = run
+        self.binding = RunBinding(run, {"origin": _ORIGIN, **start_run_kwargs} if run is None else {})
         self.checkpoint_monitor = checkpoint_monitor
         self.checkpoint_mode = checkpoint_mode
         self.log_every_n_batches = log_every_n_batches
         self.log_model = log_model
         self.log_data = log_data
-        self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._in_fit = False
+        self._fit_model: Any = None  # the model being trained (found in fit when none was set)
+        self._owner: Any = None  # the CallbackList calling this callback, when there is one
+        self._stopper: Any = None  # the EarlyStopping whose best epoch this callback follows
+        self._progress: order.Progress | None = None
+        self._prefix = ""  # "fit_2/" for the second fit recorded into one run, ...
+        self._offset: int | None = None  # step = epoch + offset
         self._epoch = 0
+        self._step = 0
         self._batches = 0
         self._lr: float | None = None
-        self._best: tuple[int, float] | None = None  # (epoch, score): checkpoint_monitor, else val_loss/loss
+        self._scores: dict[str, float] = {}
+        self._monitor: str | None = None  # what best_epoch follows without checkpoint_monitor
+        self._best: tuple[int, float] | None = None  # (epoch, score)
         self._best_checkpoint: str | None = None
         if log_every_n_batches is not None:
             # only then: a batch hook makes Keras hand over every batch's logs synchronously
@@ -119,6 +146,7 @@ class LedgerCallback(keras.callbacks.Callback):
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: types.TracebackType | None) -> None:
         if exc is not None:
+            self._in_fit = False
             self.binding.end(status_of(exc), describe(exc))
         self._cleanup()
 
@@ -126,32 +154,47 @@ class LedgerCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         previous = self.binding.resolved
-        if self.binding.owned and previous is not None and previous.ended:  # a new fit, a new run
-            self.binding = RunBinding(None, self.binding.start_run_kwargs)
-            self._best_checkpoint = None
+        if previous is not None and previous is not self._given and (self.binding.owned or previous.ended):
+            if not previous.ended:  # the previous fit never reached its end: an exception stopped it
+                self.binding.end("failed", "fit was interrupted by an exception before on_train_end")
+            self.binding = RunBinding(None, self.binding.start_run_kwargs)  # a new fit, a new run
+        self._cleanup()
         self._in_fit = True
-        self._batches = 0
         self._best = None
-        self._folder = tempfile.TemporaryDirectory(prefix="labledger-keras-")
-        model = self.model
-        params: dict[str, Any] = {"model": _model_summary(model)}
-        compile_config = getattr(getattr(model, "_compile_config", None), "config", None)
-        if compile_config:
-            params["compile"] = {k: _describe(v) for k, v in compile_config.items() if k != "optimizer"}
-        optimizer = getattr(model, "optimizer", None)
-        if optimizer is not None:
-            with _quiet():
-                config = optimizer.get_config()
-            params["optimizer"] = {"class": qualified_name(optimizer), **plain(config)}
-        arguments, data = _fit_arguments(model)
-        params["fit"] = {**{k: plain(v) for k, v in self.params.items() if k != "verbose"}, **arguments}
-        self.binding.call(lambda run: run.log_params(params))
+        self._best_checkpoint = None
+        self._offset = None
+        self._scores = {}
+        self._progress, self._prefix = None, ""  # set once the run is known
+        arguments, data, fit_model = fit_call(self.model)
+        validated = arguments.get("validation_split") or arguments.get("validation_data")
+        self._monitor = self.checkpoint_monitor or ("val_loss" if validated else None)
+        self._fit_model = self.model if self.model is not None else fit_model
+        self._owner = order.calling_list(self)
+        self._stopper = order.early_stopping(self._owner, self.checkpoint_monitor)
+        if self._owner is not None:
+            order.attach(self._owner, self, self._after_epoch, self._finish)
+        params: dict[str, Any] = model_params(self._fit_model) if self._fit_model is not None else {}
+        params["fit"] = {
+            **{k: plain(v) for k, v in self._keras_params().items() if k != "verbose"},
+            **arguments,
+        }
+        if self._owner is not None:
+            params["callbacks"] = callback_params(self._owner.callbacks, skip=LedgerCallback)
+        self.binding.call(lambda run: self._begin(run, params, data))
+
+    def _begin(self, run: ll.Run, params: dict[str, Any], data: Any) -> None:
+        self._progress = progress = order.progress(run)
+        progress.fits += 1
+        self._prefix = "" if progress.fits == 1 else f"fit_{progress.fits}/"
+        self._batches = progress.batches
+        run.log_params({self._prefix.rstrip("/"): params} if self._prefix else params)
         if self.log_data and data is not None:
-            self.binding.call(lambda run: _log_data(run, data))
+            with contextlib.suppress(InvalidValueError):  # a generator or a type no plugin fingerprints
+                run.log_dataset(f"{self._prefix}train", data, role="train")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
-        self._lr = _learning_rate(self.model)
+        self._lr = learning_rate(self._fit_model)
 
     def _log_batch(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches += 1
@@ -164,26 +207,59 @@ class LedgerCallback(keras.callbacks.Callback):
         values = numbers(logs or {})
         if self._lr is not None and "learning_rate" not in values:
             values["learning_rate"] = self._lr
+        self._epoch = epoch
+        if self._offset is None:  # the first epoch of this fit: continue after what the run holds
+            self._offset = max(0, self._progress.next_step - epoch) if self._progress is not None else 0
+        step = self._step = epoch + self._offset
+        if self._progress is not None:
+            self._progress.next_step = step + 1
         if values:
-            self.binding.call(lambda run: run.log_metrics(values, step=epoch, epoch=epoch))
-        monitor = self.checkpoint_monitor or ("val_loss" if "val_loss" in values else "loss")
-        score = values.get(monitor)
-        if score is not None and self._improved(monitor, score):
-            self._best = (epoch, score)
-            if self.checkpoint_monitor is not None:
-                self.binding.call(lambda run: self._save_checkpoint(run, epoch, score))
+            self.binding.call(lambda run: run.log_metrics(values, step=step, epoch=epoch))
+        self._scores = values
+        if self._owner is None:  # no list to wait for: judge the epoch now
+            self._after_epoch(epoch)
+
+    def _after_epoch(self, epoch: int) -> None:
+        """Once every callback has seen the epoch: a new best epoch, and its checkpoint."""
+        if not self._in_fit:
+            return
+        stopper = self._stopper
+        if stopper is not None:  # EarlyStopping's own judgement, whatever the order of the callbacks
+            best = getattr(stopper, "best", None)  # None (±inf in older Keras) until it judges an epoch
+            if best is None or getattr(stopper, "best_epoch", None) != epoch or not math.isfinite(best):
+                return
+            score = float(best)
+        else:
+            # one metric for the whole fit: with validation_freq > 1, epochs without val_loss are skipped
+            monitor = self._monitor or ("val_loss" if "val_loss" in self._scores else "loss")
+            found = self._scores.get(monitor)
+            if found is None or not self._improved(monitor, found):
+                return
+            score = found
+        self._best = (epoch, score)
+        if self.checkpoint_monitor is not None and self._fit_model is not None:
+            self.binding.call(lambda run: self._save_checkpoint(run, epoch, score))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._owner is None:  # else once every callback's on_train_end has run
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self._in_fit:
+            return
         self._in_fit = False
+        self._owner = None
         summary: dict[str, float] = {}
         if self._best is not None:
             summary["best_epoch"] = self._best[0]
-        epochs = self.params.get("epochs")
-        if getattr(self.model, "stop_training", False) and epochs and self._epoch + 1 < epochs:
-            summary["stopped_epoch"] = self._epoch
+        stopped = self._stopped_epoch()
+        if stopped is not None:
+            summary["stopped_epoch"] = stopped
         if summary:
-            self.binding.call(lambda run: run.log_metrics(summary, step=self._epoch, epoch=self._epoch))
-        if self.log_model:
+            self.binding.call(lambda run: run.log_metrics(summary, step=self._step, epoch=self._epoch))
+        if self._progress is not None:
+            self._progress.batches = self._batches
+        if self.log_model and self._fit_model is not None:
             self.binding.call(self._save_model)
         self.binding.end("finished")
         self._cleanup()
@@ -192,11 +268,36 @@ class LedgerCallback(keras.callbacks.Callback):
         if self._in_fit or not logs:  # validation inside fit arrives in the epoch logs
             return
         run = self.binding.resolved
-        if run is None or not run.ended:
-            values = {f"test_{k}": v for k, v in numbers(logs).items()}
-            self.binding.call(lambda run: run.log_metrics(values, step=self._epoch))
+        if run is not None and run.ended:  # the callback's own run ended with its fit
+            return
+        values = {f"test_{k}": v for k, v in numbers(logs).items()}
+        model = self.model
+
+        def log(run: ll.Run) -> None:
+            progress = order.progress(run)
+            if self.binding.owned and progress.fits == 0 and model is not None:
+                run.log_params(model_params(model))
+            step = progress.test_step = max(progress.next_step - 1, progress.test_step + 1, 0)
+            run.log_metrics(values, step=step)
+
+        self.binding.call(log)
+        if run is None and self.binding.owned:  # an evaluate of its own: one run, ended with it
+            self.binding.end("finished")
 
     # -- helpers ------------------------------------------------------------
+
+    def _keras_params(self) -> dict[str, Any]:
+        """What Keras set with ``set_params`` (epochs, steps, ...): nothing for a ``CallbackList`` given to
+        ``fit`` or a custom loop (and no attribute at all before Keras 3.5)."""
+        return getattr(self, "params", None) or {}
+
+    def _stopped_epoch(self) -> int | None:
+        if self._stopper is not None and self._stopper.stopped_epoch > 0:
+            return int(self._stopper.stopped_epoch)
+        epochs = self._keras_params().get("epochs")
+        if epochs and getattr(self._fit_model, "stop_training", False) and self._epoch + 1 < epochs:
+            return self._epoch
+        return None
 
     def _improved(self, monitor: str, score: float) -> bool:
         if math.isnan(score):
@@ -209,116 +310,37 @@ class LedgerCallback(keras.callbacks.Callback):
         return score > self._best[1] if mode == "max" else score < self._best[1]
 
     def _save_checkpoint(self, run: ll.Run, epoch: int, score: float) -> None:
-        assert self._folder is not None
-        name = f"epoch={epoch}-{self.checkpoint_monitor}={score:.4f}.keras"
-        path = Path(self._folder.name) / name
-        with _quiet():
-            self.model.save(path)
+        monitor = self.checkpoint_monitor
+        name = f"{self._prefix}epoch={epoch}-{monitor}={score:.4f}.keras"
         metadata = {
             "epoch": epoch,
-            "step": epoch,
-            "monitor": self.checkpoint_monitor,
+            "step": self._step,
+            "monitor": monitor,
             "score": score,
-            "class": qualified_name(self.model),
+            "class": qualified_name(self._fit_model),
             "format": "keras",
         }
-        run.log_artifact(path, kind="checkpoint", name=name, metadata=metadata)
-        path.unlink()
-        tags = {f"checkpoint/{name}": "best", "checkpoint/best": name}
+        with tempfile.TemporaryDirectory(prefix="labledger-keras-") as folder:
+            path = Path(folder) / Path(name).name
+            with quiet():
+                self._fit_model.save(path)
+            run.log_artifact(path, kind="checkpoint", name=name, metadata=metadata)
+        tags = {f"checkpoint/{name}": "best", f"{self._prefix}checkpoint/best": name}
         if self._best_checkpoint is not None:
             tags[f"checkpoint/{self._best_checkpoint}"] = "superseded"
         self._best_checkpoint = name
         run.set_tags(tags)
 
     def _save_model(self, run: ll.Run) -> None:
-        assert self._folder is not None
-        path = Path(self._folder.name) / "model.keras"
-        with _quiet():
-            self.model.save(path)
-        run.log_model(self.model, name="model.keras", path=path, metadata={"format": "keras"})
+        with tempfile.TemporaryDirectory(prefix="labledger-keras-") as folder:
+            path = Path(folder) / "model.keras"
+            with quiet():
+                self._fit_model.save(path)
+            run.log_model(
+                self._fit_model, name=f"{self._prefix}model.keras", path=path, metadata={"format": "keras"}
+            )
 
     def _cleanup(self) -> None:
-        if self._folder is not None:
-            self._folder.cleanup()
-            self._folder = None
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence Keras' own NumPy 2 deprecation notice when it reads a variable for us."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="__array__ implementation doesn't accept a copy", category=DeprecationWarning
-        )
-        yield
-
-
-def _call(obj: Any, method: str) -> Any:
-    try:
-        with _quiet():
-            return getattr(obj, method)()
-    except (AttributeError, NotImplementedError, TypeError, ValueError):
-        return None
-
-
-def _describe(value: Any) -> Any:
-    """A compile argument (loss, metrics) as a plain value: names stay, objects give class and config."""
-    if isinstance(value, str) or value is None:
-        return value
-    if isinstance(value, list | tuple):
-        return [_describe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _describe(v) for k, v in value.items()}
-    config = _call(value, "get_config")
-    if isinstance(config, dict) and not isinstance(value, type):
-        return {"class": qualified_name(value), **plain(config)}
-    return plain(value)
-
-
-def _model_summary(model: Any) -> dict[str, Any]:
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    total = model.count_params() if model.built else trainable
-    summary: dict[str, Any] = {
-        "class": qualified_name(model),
-        "layers": len(model.layers),
-        "params": {"total": int(total), "trainable": int(trainable), "non_trainable": int(total - trainable)},
-    }
-    config = _call(model, "get_config")
-    if config:
-        summary["config"] = plain(config)
-    return summary
-
-
-def _learning_rate(model: Any) -> float | None:
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        return None
-    try:
-        with _quiet():
-            return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def _fit_arguments(model: Any) -> tuple[dict[str, Any], Any]:
-    """The arguments ``fit`` was called with, read from its frame (Keras does not pass them on)."""
-    frame: types.FrameType | None = sys._getframe(1)
-    for _ in range(16):
-        if frame is None:
-            break
-        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
-            found = frame.f_locals
-            arguments = {k: plain(found[k]) for k in FIT_ARGUMENTS if k in found}
-            x = found.get("x")
-            if arguments.get("batch_size") is None and hasattr(x, "shape"):
-                arguments["batch_size"] = 32  # what Keras uses for arrays when none is given
-            given = found.get("validation_data") is not None and not found.get("validation_split")
-            arguments["validation_data"] = given
-            return arguments, x
-        frame = frame.f_back
-    return {}, None
-
-
-def _log_data(run: ll.Run, data: Any) -> None:
-    with contextlib.suppress(InvalidValueError):  # a generator or a type no plugin fingerprints
-        run.log_dataset("train", data, role="train")
+        if self._owner is not None:
+            order.detach(self._owner, self)
+            self._owner = None

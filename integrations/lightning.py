@@ -8,17 +8,20 @@
 >>> trainer = L.Trainer(max_epochs=20, callbacks=[LedgerCallback("mnist-mlp")])  # doctest: +SKIP
 
 Both record the same run: the hyperparameters (``save_hyperparameters()`` and
-the datamodule's), the trainer's configuration, the model's class and parameter
-counts, the seed set by ``seed_everything``, the metrics with step and epoch,
-every checkpoint a ``ModelCheckpoint`` keeps (tagged ``removed`` once it drops
-out), and how the run ended. Works with ``lightning`` and ``pytorch_lightning``;
-only global rank 0 writes. With spawn-based strategies (``ddp_spawn``) the
-rank-0 worker's records reach the main process's run when it next uses the
-logger (``logger.run``, the next ``trainer`` call, the end of the run, or exit).
+the datamodule's), the trainer's configuration, the ``EarlyStopping`` and
+``ModelCheckpoint`` settings, a LightningCLI config, the model's class and
+parameter counts, the seed set by ``seed_everything``, every metric a Lightning
+logger receives (same keys, steps and values), the checkpoints ``ModelCheckpoint``
+keeps, where a resumed fit came from, and how the run ended. Works with
+``lightning`` and ``pytorch_lightning``; only global rank 0 writes. With
+spawn-based strategies (``ddp_spawn``) the rank-0 worker's records reach the
+main process's run when it next uses the logger (``logger.run``, the next
+``trainer`` call, the end of the run, or exit).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -34,8 +37,11 @@ except ImportError:  # the standalone distribution
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 import labledger as ll
+from labledger import settings
+from labledger.errors import InvalidValueError
+from labledger.integrations._lightning_lifecycle import watch
 from labledger.integrations._lightning_recorder import _Recorder
-from labledger.integrations._training import status_of
+from labledger.integrations._training import Tap, start_args, status_of
 
 __all__ = ["LedgerCallback", "LedgerLogger"]
 
@@ -56,29 +62,60 @@ _BATCH_HOOKS = (
 )
 
 
-def _resolve_args(experiment: str | None, start_run_kwargs: dict[str, Any]) -> dict[str, Any]:
-    if experiment is not None:
-        start_run_kwargs = {"experiment": experiment, **start_run_kwargs}
-    return start_run_kwargs
+def _mode(log_checkpoints: Any) -> bool | str:
+    if log_checkpoints in (True, False, "all"):
+        return log_checkpoints  # type: ignore[no-any-return]
+    raise InvalidValueError(
+        "log_checkpoints",
+        log_checkpoints,
+        "choose True (what ModelCheckpoint keeps, stored when a fit ends), 'all' (every file, "
+        "stored when written) or False",
+    )
+
+
+def _asking_trainer(logger: Any) -> Any:
+    """The trainer reading ``logger.save_dir`` now (Lightning gives a logger no trainer before setup).
+
+    Only Lightning's own frames are looked into (reading a frame's locals keeps them alive
+    until the frame ends): ``Trainer.log_dir`` and ``ModelCheckpoint`` ask with the trainer at hand.
+    """
+    frame = sys._getframe(2)
+    for _ in range(3):
+        if frame is None or not str(frame.f_globals.get("__name__", "")).startswith(pl.__name__):
+            break
+        for name in ("trainer", "self"):
+            candidate = frame.f_locals.get(name)
+            if isinstance(candidate, pl.Trainer) and any(x is logger for x in candidate.loggers):
+                return candidate
+        frame = frame.f_back
+    return None
 
 
 class LedgerLogger(pl.loggers.Logger):
     """A Lightning logger that records the trainer into a labledger run.
 
-    :param experiment: experiment name for the run it starts (same as ``experiment=``).
+    :param experiment: experiment of the run it starts (default ``$LABLEDGER_EXPERIMENT`` or ``default``).
     :param run: log to this run instead (never ended by the logger).
-    :param save_dir: root folder for checkpoints (default: the trainer's ``default_root_dir``);
-        checkpoints go to ``save_dir/<experiment>/<run name>/checkpoints``.
-    :param start_run_kwargs: passed to :func:`labledger.start_run` (``name``, ``tags``, ``hypothesis``, …)
-        when no run is given and none is active.
+    :param save_dir: root folder of checkpoints and LightningCLI's ``config.yaml`` (default: the trainer's
+        ``default_root_dir``, the working directory unless set); checkpoints go to
+        ``save_dir/<experiment>/<run name>/checkpoints``.
+    :param name: the run's name (Lightning shows it as ``logger.version``).
+    :param hypothesis: what the run should show.
+    :param tags: the run's first tags.
+    :param log_checkpoints: ``True`` stores what ``ModelCheckpoint`` keeps (top-k and ``last``) when
+        a fit ends or fails; ``"all"`` stores every checkpoint file when it is written; ``False`` none.
+    :param start_run_kwargs: more :func:`labledger.start_run` arguments (``store``, ``seed``, …) for
+        the run it starts when no run is given and none is active.
 
-    The run it starts stays open across ``fit``, ``validate`` and ``test`` of the
-    trainer and ends with the program (or :meth:`end`); a failure ends it
-    ``failed`` and Ctrl-C ``killed``.
+    The run it starts stays open across ``fit``, ``validate`` and ``test`` and ends
+    on :meth:`end`, when a fit fails (``failed``; Ctrl-C ``killed``), when the logger
+    is garbage-collected, when another Lightning logger or callback starts a run
+    while this one is idle, or at exit.
 
     >>> import lightning as L
     >>> from labledger.integrations.lightning import LedgerLogger
-    >>> trainer = L.Trainer(max_epochs=5, logger=LedgerLogger("mnist-mlp"))  # doctest: +SKIP
+    >>> logger = LedgerLogger("mnist-mlp", hypothesis="dropout helps", tags={"team": "vision"})
+    >>> trainer = L.Trainer(max_epochs=5, logger=logger)  # doctest: +SKIP
     """
 
     def __init__(
@@ -87,31 +124,42 @@ class LedgerLogger(pl.loggers.Logger):
         *,
         run: ll.Run | None = None,
         save_dir: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        hypothesis: str | None = None,
+        tags: dict[str, str] | None = None,
+        log_checkpoints: bool | str = True,
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
-        self._recorder = _Recorder(run, _resolve_args(experiment, start_run_kwargs))
+        origin = "labledger.integrations.lightning.LedgerLogger"
+        kwargs = start_args(
+            origin, start_run_kwargs, experiment=experiment, name=name, hypothesis=hypothesis, tags=tags
+        )
+        self._recorder = _Recorder(run, kwargs, _mode(log_checkpoints))
         self._save_dir = os.fspath(save_dir) if save_dir is not None else None
+        watch(self, self._recorder)
 
     @property
-    def run(self) -> ll.Run | None:
-        """The labledger run (``None`` on ranks other than 0)."""
+    def run(self) -> Any:
+        """The labledger run; in a spawned rank-0 worker, a stand-in with the run's logging methods;
+        ``None`` on other ranks."""
         return self._recorder.run()
 
     @property
     @rank_zero_experiment
-    def experiment(self) -> ll.Run | None:
+    def experiment(self) -> Any:
         """The labledger run, as Lightning loggers name their backend object (a no-op object off rank 0)."""
         return self.run
 
     @property
     def name(self) -> str:
+        """The experiment's name."""
         resolved = self._recorder.binding.resolved
         if resolved is not None:
             return resolved.experiment
         if self._recorder.run_ref is not None:
             return self._recorder.run_ref[1]
-        return str(self._recorder.binding.start_run_kwargs.get("experiment") or "default")
+        return str(self._recorder.binding.start_run_kwargs.get("experiment") or settings.experiment())
 
     @property
     def version(self) -> str | None:
@@ -122,14 +170,18 @@ class LedgerLogger(pl.loggers.Logger):
         return run.name if run is not None else None
 
     @property
-    def save_dir(self) -> str | None:
-        return self._save_dir
+    def save_dir(self) -> str:
+        """Where checkpoints (under ``<experiment>/<run>/checkpoints``) and LightningCLI's config go."""
+        if self._save_dir is not None:
+            return self._save_dir
+        trainer = self._recorder.trainer() if self._recorder.trainer is not None else None
+        trainer = trainer or _asking_trainer(self)
+        return os.fspath(trainer.default_root_dir) if trainer is not None else os.getcwd()
 
     @property
-    def log_dir(self) -> str | None:
-        if self._save_dir is None:
-            return None
-        return os.path.join(self._save_dir, self.name, str(self.version))
+    def log_dir(self) -> str:
+        """This run's folder: ``save_dir/<experiment>/<run name>``."""
+        return os.path.join(self.save_dir, self.name, str(self.version))
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
@@ -137,11 +189,16 @@ class LedgerLogger(pl.loggers.Logger):
 
     @rank_zero_only
     def log_graph(self, model: Any, input_array: Any = None) -> None:
-        # Lightning calls this right after log_hyperparams with the LightningModule: the trainer's
-        # configuration and the model summary are recorded here.
+        # Lightning calls this at the start of every trainer call, right after log_hyperparams, with the
+        # LightningModule: the trainer call, its configuration and the model summary are recorded here.
         trainer = getattr(model, "_trainer", None)
         if trainer is not None:
-            self._recorder.record_setup(trainer, model)
+            self._recorder.begin(trainer, model)
+            self._recorder.record_resume(trainer)
+            if trainer.loggers and trainer.loggers[0] is self:  # LightningCLI writes its config to save_dir
+                self._recorder.record_cli(trainer, self.save_dir, self.log_dir)
+            else:
+                self._recorder.record_cli(trainer)
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
@@ -149,7 +206,7 @@ class LedgerLogger(pl.loggers.Logger):
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        self._recorder.sync_checkpoints(checkpoint_callback)
+        self._recorder.checkpoint_saved(checkpoint_callback)
 
     def save(self) -> None:
         pass  # points are written in the background; Lightning calls this after every log_metrics
@@ -158,9 +215,9 @@ class LedgerLogger(pl.loggers.Logger):
     def finalize(self, status: str) -> None:
         if status == "failed":
             error = sys.exc_info()[1]
-            self._recorder.end(error, status="killed" if status_of(error) == "killed" else "failed")
+            self._recorder.finish(error, status="killed" if status_of(error) == "killed" else "failed")
         else:  # "success" after each trainer call: later validate/test calls log to the same run
-            self._recorder.flush()
+            self._recorder.finish()
 
     def end(self, status: str = "finished") -> None:
         """End the run now if this logger started it (otherwise flush it)."""
@@ -170,97 +227,141 @@ class LedgerLogger(pl.loggers.Logger):
 class LedgerCallback(pl.Callback):
     """Record a Lightning training into labledger while keeping your own logger.
 
-    :param experiment: experiment name for the run it starts (same as ``experiment=``).
+    :param experiment: experiment of the run it starts (default ``$LABLEDGER_EXPERIMENT`` or ``default``).
     :param run: log to this run instead (never ended by the callback).
-    :param start_run_kwargs: passed to :func:`labledger.start_run` when no run is given and none is active.
+    :param name: the run's name.
+    :param hypothesis: what the run should show.
+    :param tags: the run's first tags.
+    :param log_checkpoints: as for :class:`LedgerLogger`.
+    :param start_run_kwargs: more :func:`labledger.start_run` arguments for the run it starts when no
+        run is given and none is active.
 
-    Records the hyperparameters and trainer configuration at fit start, the
-    model summary and seed, ``trainer.callback_metrics`` after every training
-    epoch and every validation (kept apart), test and validate results, every
-    checkpoint the ``ModelCheckpoint`` callbacks keep, and a failure
-    (``on_exception``) as a ``failed`` run.
+    Records what :class:`LedgerLogger` records: every metric the trainer's first
+    logger receives (``LearningRateMonitor``'s included), with the same keys, steps
+    and values, or with ``logger=False`` what Lightning would give a logger. Its
+    run begins and ends by the same rules.
 
     >>> import lightning as L
     >>> from labledger.integrations.lightning import LedgerCallback
     >>> trainer = L.Trainer(max_epochs=5, callbacks=[LedgerCallback("mnist-mlp")])  # doctest: +SKIP
     """
 
-    def __init__(self, experiment: str | None = None, *, run: ll.Run | None = None, **start_run_kwargs: Any):
-        self._recorder = _Recorder(run, _resolve_args(experiment, start_run_kwargs))
-        self._saved_at: tuple[int, int] | None = None
+    def __init__(
+        self,
+        experiment: str | None = None,
+        *,
+        run: ll.Run | None = None,
+        name: str | None = None,
+        hypothesis: str | None = None,
+        tags: dict[str, str] | None = None,
+        log_checkpoints: bool | str = True,
+        **start_run_kwargs: Any,
+    ) -> None:
+        origin = "labledger.integrations.lightning.LedgerCallback"
+        kwargs = start_args(
+            origin, start_run_kwargs, experiment=experiment, name=name, hypothesis=hypothesis, tags=tags
+        )
+        self._recorder = _Recorder(run, kwargs, _mode(log_checkpoints))
+        self._taps: list[Tap] = []
         # Lightning calls each callback's per-batch hooks thousands of times an epoch, unless the
         # attribute is not callable: the ones this callback (or a subclass) leaves alone are turned off.
         for hook in _BATCH_HOOKS:
             if getattr(type(self), hook, None) is getattr(pl.Callback, hook, None):
                 setattr(self, hook, None)
+        watch(self, self._recorder)
 
     @property
-    def run(self) -> ll.Run | None:
-        """The labledger run (``None`` on ranks other than 0)."""
+    def run(self) -> Any:
+        """The labledger run; in a spawned rank-0 worker, a stand-in with the run's logging methods;
+        ``None`` on other ranks."""
         return self._recorder.run()
 
     def end(self, status: str = "finished") -> None:
         """End the run now if this callback started it (otherwise flush it)."""
         self._recorder.end(status=status)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_taps": []}
+
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if not trainer.is_global_zero:
             return
-        self._recorder.record_setup(trainer, pl_module)
-        self._recorder.record_hparams(getattr(pl_module, "hparams_initial", None))
+        self._recorder.begin(trainer, pl_module)
+        self._recorder.record_cli(trainer)
+        hparams: dict[str, Any] = {}
         datamodule = getattr(trainer, "datamodule", None)
-        if datamodule is not None:
-            self._recorder.record_hparams(getattr(datamodule, "hparams_initial", None))
+        for owner in (pl_module, datamodule):
+            if owner is not None and getattr(owner, "_log_hyperparams", True):
+                hparams.update(getattr(owner, "hparams_initial", None) or {})
+        self._recorder.record_hparams(hparams)
+        self._recorder.flush_hparams()
+        self._tap(trainer)
+
+    def _tap(self, trainer: Any) -> None:
+        self._untap()
+        if trainer.loggers:  # every metric goes to every logger: the first one's calls are the record
+            self._taps.append(Tap(trainer.loggers[0], "log_metrics", self._logged))
+        else:
+            sink = functools.partial(self._logged_without_logger, trainer)
+            self._taps.append(Tap(trainer._logger_connector, "log_metrics", sink))
+        for callback in trainer.checkpoint_callbacks:
+            if callable(getattr(callback, "_save_checkpoint", None)):
+                sink = functools.partial(self._checkpoint_written, callback)
+                self._taps.append(Tap(callback, "_save_checkpoint", sink))
+
+    def _untap(self) -> None:
+        while self._taps:
+            self._taps.pop().remove()
+
+    def _logged(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        self._recorder.record_metrics(metrics, step)
+
+    def _logged_without_logger(
+        self, trainer: Any, metrics: Mapping[str, Any], step: int | None = None
+    ) -> None:
+        """What Lightning's logger connector would hand a logger (it gives nothing when there is none)."""
+        if not metrics:
+            return
+        values = dict(metrics)
+        if step is None:
+            given = values.pop("step", None)
+            if given is not None:
+                step = int(given)
+            else:
+                values.setdefault("epoch", trainer.current_epoch)
+                loop = getattr(trainer.fit_loop, "epoch_loop", None)
+                step = getattr(loop, "_batches_that_stepped", trainer.global_step)
+        self._recorder.record_metrics(values, step)
+
+    def _checkpoint_written(self, callback: Any, *args: Any, **kwargs: Any) -> None:
+        """``callback._save_checkpoint(trainer, filepath)`` has returned."""
+        trainer = args[0] if args else kwargs.get("trainer")
+        path = args[1] if len(args) > 1 else kwargs.get("filepath")
+        if getattr(trainer, "is_global_zero", True):
+            self._recorder.checkpoint_saved(callback, path if isinstance(path, str) else None)
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.is_global_zero:  # the checkpoint to resume from is known now
+            self._recorder.record_resume(trainer)
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         if trainer.is_global_zero:
             self._recorder.record_datasets(trainer, "train")
 
-    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        self._log_loop_metrics(trainer)
-        self._sync(trainer)
-
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if not trainer.sanity_checking:
-            self._log_loop_metrics(trainer)
-            if trainer.is_global_zero:
-                self._recorder.record_datasets(trainer, "validation")
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            self._recorder.record_datasets(trainer, "validation")
 
     def on_test_end(self, trainer: Any, pl_module: Any) -> None:
-        self._log_loop_metrics(trainer)
         if trainer.is_global_zero:
             self._recorder.record_datasets(trainer, "test")
 
-    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
-        self._saved_at = (checkpoint.get("epoch", trainer.current_epoch), trainer.global_step)
-
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self._sync(trainer)
-
-    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        self._sync(trainer)
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._untap()
         if trainer.is_global_zero:
-            self._recorder.flush()
+            self._recorder.finish()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._untap()
         if trainer.is_global_zero:
-            self._recorder.end(exception)
-
-    def _log_loop_metrics(self, trainer: Any) -> None:
-        if not trainer.is_global_zero:
-            return
-        metrics = trainer.callback_metrics
-        results = getattr(trainer, "_results", None)  # the running loop's own metrics
-        if results is not None:
-            names: set[str] = set()
-            for result in results.values():
-                names.update((result.meta.name, result.meta.forked_name(False)))
-            metrics = {k: v for k, v in metrics.items() if k in names}
-        self._recorder.record_metrics(metrics, step=trainer.global_step, epoch=trainer.current_epoch)
-
-    def _sync(self, trainer: Any) -> None:
-        if not trainer.is_global_zero:
-            return
-        epoch, step = self._saved_at or (trainer.current_epoch, trainer.global_step)
-        for callback in trainer.checkpoint_callbacks:
-            self._recorder.sync_checkpoints(callback, epoch=epoch, step=step)
+            self._recorder.finish(exception, status=status_of(exception))

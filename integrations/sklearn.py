@@ -1,4 +1,4 @@
-"""scikit-learn: track every hyper-parameter search and cross-validation with one line.
+"""scikit-learn: track every search, cross-validation and fit with one line.
 
 >>> import labledger.integrations.sklearn as llsk
 >>> llsk.autolog()                                   # doctest: +SKIP
@@ -9,12 +9,16 @@ subclass: grid, randomized, halving, third-party) becomes a parent run with the
 estimator, the search space, the splitter, the best candidate, ``cv_results_``
 as a table and the refitted estimator as a model; every candidate becomes a
 child run with its params and per-fold scores. ``cross_validate`` and
-``cross_val_score`` become one run each. Worker processes (``n_jobs > 1``)
-write nothing: the calling process records everything once ``fit`` returns.
+``cross_val_score`` become one run each, and so does a plain ``fit`` of a
+scikit-learn estimator or pipeline. Scoring a tracked model afterwards
+(``model.score(X_test, y_test)``, ``sklearn.metrics`` on its predictions) is
+recorded in an evaluation run under the model's run. Worker processes
+(``n_jobs > 1``) write nothing: the calling process records everything once
+``fit`` returns.
 
 Call :func:`autolog` before ``from sklearn.model_selection import cross_validate``
-(a name imported earlier keeps the unpatched function); searches are tracked
-whatever the import order.
+and ``from sklearn.metrics import ...`` (a name imported earlier keeps the
+unpatched function); searches and estimators are tracked whatever the import order.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import sklearn.metrics
 import sklearn.model_selection
 import sklearn.model_selection._search as _search_module
 import sklearn.model_selection._validation as _validation
@@ -37,26 +41,25 @@ import labledger as ll
 from labledger._lifecycle import outcome
 from labledger.errors import LabledgerError
 from labledger.integrations import _sklearn_capture as capture_mod
-from labledger.integrations._sklearn_search import record_cross_validate, record_search
-from labledger.plugins import forget_warnings, warn_once
+from labledger.integrations import _sklearn_evaluation as evaluation
+from labledger.integrations import _sklearn_runtime as runtime
+from labledger.integrations._sklearn_cv import record_cross_validate
+from labledger.integrations._sklearn_fits import wrap_fit
+from labledger.integrations._sklearn_patching import Patches, loaded_classes, metric_functions, on_new_classes
+from labledger.integrations._sklearn_search import record_search
+from labledger.integrations._sklearn_values import remembered_seeds
+from labledger.plugins import forget_warnings
 
 __all__ = ["Autolog", "autolog", "log_search"]
 
-
-@dataclass
-class _Config:
-    experiment: str | None = None
-    max_candidate_runs: int | None = None
-    log_models: bool = True
-    log_datasets: bool = True
-    start_run_kwargs: dict[str, Any] = field(default_factory=dict)
-    pid: int = 0
-
-
-_config: _Config | None = None
+_FIT_METHODS = ("fit", "fit_transform", "fit_predict")
+_PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+_patches = Patches()
+_patched_classes: set[type] = set()
 _originals: dict[str, Any] = {}
 _lock = threading.RLock()
 _local = threading.local()
+_report = runtime.report
 
 
 class Autolog:
@@ -72,7 +75,7 @@ class Autolog:
 
     @property
     def enabled(self) -> bool:
-        return _config is not None
+        return runtime.config is not None
 
 
 def autolog(
@@ -82,41 +85,64 @@ def autolog(
     max_candidate_runs: int | None = None,
     log_models: bool = True,
     log_datasets: bool = True,
+    log_plain_fits: bool = True,
+    log_post_training_metrics: bool = True,
+    name: str | None = None,
+    hypothesis: str | None = None,
+    tags: dict[str, str] | None = None,
     **start_run_kwargs: Any,
 ) -> Autolog:
-    """Track every scikit-learn search ``fit`` and ``cross_validate``/``cross_val_score`` call.
+    """Track every scikit-learn search, ``cross_validate``/``cross_val_score`` call and plain fit.
 
-    :param experiment: where a search run goes when no run is active (default
-        ``$LABLEDGER_EXPERIMENT`` or ``default``); inside an active run, the search
-        becomes its child.
-    :param disable: remove every patch, restoring scikit-learn exactly.
+    :param experiment: where a run goes when no run is active (default
+        ``$LABLEDGER_EXPERIMENT`` or ``default``); inside an active run, the tracked
+        call's run becomes its child.
+    :param disable: remove every patch, restoring scikit-learn exactly (and end open evaluation runs).
     :param max_candidate_runs: record only the best N candidates as child runs
         (default: all of them; ``cv_results_`` always holds every candidate).
-    :param log_models: store the refitted ``best_estimator_`` as a ``model`` artifact.
+    :param log_models: store the refitted ``best_estimator_`` (a plain fit: the estimator)
+        as a ``model`` artifact.
     :param log_datasets: record fingerprints of ``X`` and ``y``.
-    :param start_run_kwargs: passed to :func:`labledger.start_run` (``tags``, ``store``, ...).
+    :param log_plain_fits: a ``fit`` (``fit_transform``, ``fit_predict``) of a scikit-learn
+        estimator or ``Pipeline`` outside any search becomes a run of its own.
+    :param log_post_training_metrics: ``score`` and ``sklearn.metrics`` calls on a tracked
+        model's predictions are recorded in an evaluation run under the model's run.
+    :param name: the name of each run autolog starts (a taken name gets ``-2``, ``-3``…).
+    :param hypothesis: what the runs should show (stored with each run autolog starts).
+    :param tags: tags of each run autolog starts.
+    :param start_run_kwargs: more of :func:`labledger.start_run`'s arguments (``store``, ``seed``...).
 
     >>> import labledger.integrations.sklearn as llsk
-    >>> with llsk.autolog(experiment="digits-search"):     # doctest: +SKIP
+    >>> with llsk.autolog(experiment="digits-search", hypothesis="deeper trees overfit"):  # doctest: +SKIP
     ...     GridSearchCV(SVC(), {"C": [1, 10]}).fit(X, y)
     """
-    global _config
     with _lock:
         if disable:
             _unpatch()
-            _config = None
+            runtime.config = None
+            evaluation.end_all()
             return Autolog()
-        _config = _Config(
+        kwargs = _run_kwargs(name, hypothesis, tags, start_run_kwargs)
+        runtime.config = runtime.Config(
             experiment=experiment,
             max_candidate_runs=max_candidate_runs,
             log_models=log_models,
             log_datasets=log_datasets,
-            start_run_kwargs=dict(start_run_kwargs),
+            log_plain_fits=log_plain_fits,
+            log_post_training_metrics=log_post_training_metrics,
+            start_run_kwargs=kwargs,
             pid=os.getpid(),
         )
         forget_warnings("sklearn")
         _patch()
     return Autolog()
+
+
+def _run_kwargs(
+    name: str | None, hypothesis: str | None, tags: dict[str, str] | None, more: dict[str, Any]
+) -> dict[str, Any]:
+    given = {"name": name, "hypothesis": hypothesis, "tags": tags}
+    return {**more, **{k: v for k, v in given.items() if v is not None}}
 
 
 def log_search(
@@ -129,23 +155,29 @@ def log_search(
     max_candidate_runs: int | None = None,
     log_models: bool = True,
     log_datasets: bool = True,
+    name: str | None = None,
+    hypothesis: str | None = None,
+    tags: dict[str, str] | None = None,
     **start_run_kwargs: Any,
 ) -> ll.Run:
     """Record an already-fitted search (no patching): ``run`` gets the search, children the candidates.
 
     Without ``run``, the active run is used, else a new run is started (and ended)
-    with ``start_run_kwargs``. Give ``X``/``y`` (and ``groups``) for dataset and
-    fold fingerprints.
+    with ``name``, ``hypothesis``, ``tags`` and ``start_run_kwargs``. Give
+    ``X``/``y`` (and ``groups``) for dataset and fold fingerprints.
 
     >>> search = GridSearchCV(SVC(), {"C": [1, 10]}).fit(X, y)   # doctest: +SKIP
-    >>> llsk.log_search(search, X, y, run=run)                     # doctest: +SKIP
+    >>> llsk.log_search(search, X, y, experiment="digits", hypothesis="C matters")  # doctest: +SKIP
     """
     if not hasattr(search, "cv_results_"):
         raise LabledgerError(f"{type(search).__name__} is not fitted: call fit() before log_search()")
     target = run or ll.active_run()
     owned = target is None
     if target is None:
-        target = ll.start_run(**{"activate": False, **start_run_kwargs})
+        kwargs = _run_kwargs(name, hypothesis, tags, start_run_kwargs)
+        if runtime._takes_origin:
+            kwargs.setdefault("origin", "labledger.integrations.sklearn.log_search")
+        target = ll.start_run(**{"activate": False, **kwargs})
     try:
         record_search(
             target,
@@ -171,15 +203,12 @@ def log_search(
 
 
 def _patch() -> None:
-    if _originals:
+    if _patches:
         return
-    _originals["BaseSearchCV.fit"] = BaseSearchCV.__dict__["fit"]
     _originals["_validation.cross_validate"] = _validation.cross_validate
-    _originals["model_selection.cross_validate"] = sklearn.model_selection.cross_validate
     _originals["_validation.cross_val_score"] = _validation.cross_val_score
-    _originals["model_selection.cross_val_score"] = sklearn.model_selection.cross_val_score
-    _originals["_search._fit_and_score"] = _search_module._fit_and_score
     _originals["_validation._fit_and_score"] = _validation._fit_and_score
+    _originals["BaseSearchCV.fit"] = BaseSearchCV.__dict__["fit"]
     wrappers: list[tuple[Any, Any]] = [
         (_tracked_search_fit, _originals["BaseSearchCV.fit"]),
         (_tracked_cross_validate, _originals["_validation.cross_validate"]),
@@ -187,116 +216,127 @@ def _patch() -> None:
     ]
     for wrapper, original in wrappers:
         functools.update_wrapper(wrapper, original)  # help() and the signature stay scikit-learn's
-    BaseSearchCV.fit = _tracked_search_fit
-    _validation.cross_validate = sklearn.model_selection.cross_validate = _tracked_cross_validate
-    _validation.cross_val_score = sklearn.model_selection.cross_val_score = _tracked_cross_val_score
-    _search_module._fit_and_score = _validation._fit_and_score = _captured_fit_and_score
+    _patches.replace(BaseSearchCV, "fit", _tracked_search_fit)
+    for module in (_validation, sklearn.model_selection):
+        _patches.replace(module, "cross_validate", _tracked_cross_validate)
+        _patches.replace(module, "cross_val_score", _tracked_cross_val_score)
+    _patches.replace(_search_module, "_fit_and_score", _captured_fit_and_score)
+    _patches.replace(_validation, "_fit_and_score", _captured_fit_and_score)
+    _patched_classes.clear()
+    for cls in loaded_classes():
+        _patch_class(cls)
+    on_new_classes(_patches, _patch_class)
+    for name, true_name, pred_name in metric_functions():
+        wrapped = evaluation.wrap_metric(getattr(sklearn.metrics, name), true_name, pred_name)
+        _patches.replace(sklearn.metrics, name, wrapped)
+
+
+def _patch_class(cls: type) -> None:
+    """Wrap the fit, score and prediction methods ``cls`` defines (once per class)."""
+    if cls in _patched_classes:
+        return
+    _patched_classes.add(cls)
+    plain_fits = not issubclass(cls, BaseSearchCV) and not cls.__name__.endswith("Mixin")
+    for method in _FIT_METHODS if plain_fits else ():
+        _patches.wrap_method(cls, method, wrap_fit)
+    _patches.wrap_method(cls, "score", evaluation.wrap_score)
+    for method in _PREDICT_METHODS:
+        _patches.wrap_method(cls, method, evaluation.wrap_predict)
 
 
 def _unpatch() -> None:
-    if not _originals:
-        return
-    BaseSearchCV.fit = _originals["BaseSearchCV.fit"]
-    _validation.cross_validate = _originals["_validation.cross_validate"]
-    sklearn.model_selection.cross_validate = _originals["model_selection.cross_validate"]
-    _validation.cross_val_score = _originals["_validation.cross_val_score"]
-    sklearn.model_selection.cross_val_score = _originals["model_selection.cross_val_score"]
-    _search_module._fit_and_score = _originals["_search._fit_and_score"]
-    _validation._fit_and_score = _originals["_validation._fit_and_score"]
+    _patches.restore()
+    _patched_classes.clear()
     _originals.clear()
 
 
-def _original(name: str, fallback: Callable[..., Any]) -> Callable[..., Any]:
+def _original(name: str, fallback: Any) -> Any:
     """The unpatched function; in a worker process (nothing patched) the module's own."""
-    fn: Callable[..., Any] = _originals.get(name, fallback)
-    return fn
-
-
-def _tracking() -> _Config | None:
-    """The autolog settings when this call should be tracked (not in a worker, not disabled)."""
-    config = _config
-    if config is None or config.pid != os.getpid():
-        return None
-    return config
+    return _originals.get(name, fallback)
 
 
 def _tracked_search_fit(self: Any, X: Any, y: Any = None, **params: Any) -> Any:
     fit = _original("BaseSearchCV.fit", BaseSearchCV.fit)
-    config = _tracking()
+    config = runtime.current()
     if config is None:
         return fit(self, X, y, **params)
-    run = _start(config, "start the search run")
+    evaluation.end_all()
+    run = runtime.start(config, "start the search run")
     if run is None:
         return fit(self, X, y, **params)
     capture = capture_mod.SearchCapture()
-    try:
-        with capture_mod.capturing(capture):
-            result = fit(self, X, y, **params)
-    except BaseException as error:
-        _end(run, error)
-        raise
-    try:
-        record_search(
-            run,
-            self,
-            X=X,
-            y=y,
-            groups=params.get("groups"),
-            capture=capture,
-            max_candidate_runs=config.max_candidate_runs,
-            log_models=config.log_models,
-            log_datasets=config.log_datasets,
-            report=_report,
-        )
-    except Exception as error:
-        _report("the search results", error)
-    _end(run, None)
+    with remembered_seeds([self]):
+        try:
+            with capture_mod.capturing(capture), runtime.busy():
+                result = fit(self, X, y, **params)
+        except BaseException as error:
+            runtime.end(run, error)
+            raise
+        try:
+            record_search(
+                run,
+                self,
+                X=X,
+                y=y,
+                groups=params.get("groups"),
+                capture=capture,
+                max_candidate_runs=config.max_candidate_runs,
+                log_models=config.log_models,
+                log_datasets=config.log_datasets,
+                report=_report,
+            )
+        except Exception as error:
+            _report("the search results", error)
+    runtime.end(run, None)
+    evaluation.remember(self, run)
     return result
 
 
 def _tracked_cross_validate(estimator: Any, X: Any, y: Any = None, **kwargs: Any) -> Any:
     cross_validate = _original("_validation.cross_validate", _validation.cross_validate)
-    config = _tracking()
+    config = runtime.current()
     if config is None:
         return cross_validate(estimator, X, y, **kwargs)
-    run = _start(config, "start the cross-validation run")
+    evaluation.end_all()
+    run = runtime.start(config, "start the cross-validation run")
     if run is None:
         return cross_validate(estimator, X, y, **kwargs)
     asked_indices = kwargs.get("return_indices", False)
     capture = capture_mod.SearchCapture()
-    try:
-        with capture_mod.capturing(capture):
-            results = cross_validate(estimator, X, y, **{**kwargs, "return_indices": True})
-    except BaseException as error:
-        _end(run, error)
-        raise
-    indices = results["indices"] if asked_indices else results.pop("indices")
-    scoring = getattr(_local, "scoring", kwargs.get("scoring"))
-    try:
-        record_cross_validate(
-            run,
-            estimator,
-            X,
-            y,
-            kwargs.get("groups"),
-            kwargs.get("cv"),
-            scoring,
-            results,
-            indices,
-            capture=capture,
-            log_datasets=config.log_datasets,
-            report=_report,
-        )
-    except Exception as error:
-        _report("the cross-validation results", error)
-    _end(run, None)
+    with remembered_seeds([estimator, kwargs.get("cv")]):
+        try:
+            with capture_mod.capturing(capture), runtime.busy():
+                results = cross_validate(estimator, X, y, **{**kwargs, "return_indices": True})
+        except BaseException as error:
+            runtime.end(run, error)
+            raise
+        indices = results["indices"] if asked_indices else results.pop("indices")
+        scoring = getattr(_local, "scoring", kwargs.get("scoring"))
+        try:
+            record_cross_validate(
+                run,
+                estimator,
+                X,
+                y,
+                kwargs.get("groups"),
+                kwargs.get("cv"),
+                scoring,
+                results,
+                indices,
+                capture=capture,
+                log_datasets=config.log_datasets,
+                report=_report,
+            )
+        except Exception as error:
+            _report("the cross-validation results", error)
+    runtime.end(run, None)
     return results
 
 
 def _tracked_cross_val_score(estimator: Any, X: Any, y: Any = None, **kwargs: Any) -> Any:
     """``cross_val_score`` calls ``cross_validate``: tell it the user's scoring, for the fold key."""
     cross_val_score = _original("_validation.cross_val_score", _validation.cross_val_score)
-    if _tracking() is None:
+    if runtime.current() is None:
         return cross_val_score(estimator, X, y, **kwargs)
     with _scoring_hint(kwargs.get("scoring")):
         return cross_val_score(estimator, X, y, **kwargs)
@@ -332,33 +372,3 @@ def _captured_fit_and_score(*args: Any, **kwargs: Any) -> Any:
         capture.end_fit()
         if hint[1]:
             _local.scoring = hint[0]
-
-
-# -- runs and failures ---------------------------------------------------------------
-
-
-def _start(config: _Config, what: str) -> ll.Run | None:
-    try:
-        active = ll.active_run()
-        if active is not None:
-            kwargs = {k: v for k, v in config.start_run_kwargs.items() if k != "store"}
-            return ll.start_run(active.experiment, parent=active, **kwargs)
-        return ll.start_run(config.experiment, **config.start_run_kwargs)
-    except (LabledgerError, OSError) as error:
-        _report(what, error)
-        return None
-
-
-def _end(run: ll.Run, error: BaseException | None) -> None:
-    try:
-        run.end(*outcome(error))
-    except (LabledgerError, OSError) as failure:
-        _report("end the run", failure)
-
-
-def _report(what: str, error: BaseException) -> None:
-    """Warn once per kind of failure; tracking never breaks the user's fit."""
-    warn_once(
-        ("sklearn", what),
-        f"labledger could not record {what} ({type(error).__name__}: {error}); training went on",
-    )

@@ -2,66 +2,85 @@
 
 >>> import labledger as ll
 >>> from labledger.integrations.xgboost import LedgerCallback
->>> with ll.start_run("churn-xgb") as run:                                    # doctest: +SKIP
-...     booster = xgb.train(params, dtrain, 500, evals=[(dtrain, "train"), (dvalid, "valid")],
-...                         early_stopping_rounds=20, callbacks=[LedgerCallback(run)])
+>>> booster = xgb.train(params, dtrain, 500, evals=[(dtrain, "train"), (dvalid, "valid")],  # doctest: +SKIP
+...                     early_stopping_rounds=20,
+...                     callbacks=[LedgerCallback(experiment="churn-xgb", hypothesis="depth 4 is enough")])
 >>> clf = xgb.XGBClassifier(n_estimators=300, callbacks=[LedgerCallback()])    # doctest: +SKIP
 
-Recorded: the booster's full effective configuration (``xgb/config/...`` params),
-every eval set's metrics per iteration (``valid/logloss`` at step = iteration),
-the best iteration and score with early stopping, checkpoints every
-``checkpoint_every`` iterations (UBJSON ``checkpoint`` artifacts), the final model
-(``model`` artifact), feature importances (gain, weight, cover) as a
-``feature_importance`` table and a PNG plot, and fingerprints of the DMatrix
-data passed to ``xgb.train``. Under ``xgb.cv`` the curves are the mean over folds
-with their std (``test/logloss/std``), and the last iteration's per-fold values
-are logged as folds. Inside a tracked scikit-learn search, each candidate's
-child run gets its folds' curves instead.
+Recorded: the params as given (``xgb/max_depth``…; a wrapper's ``get_params()``),
+``xgb.train``'s and ``xgb.cv``'s own arguments, the booster's full
+configuration (``xgboost_config.json``), every evaluated iteration's metrics
+(``valid/logloss`` at step = iteration), the best iteration and score with early
+stopping, checkpoints every ``checkpoint_every`` iterations, the model the call
+returns (``model.ubj``), feature importances (a table and a PNG plot) and
+dataset fingerprints. Under ``xgb.cv``: the mean and std over folds per
+iteration, each fold's curve, and every metric's per-fold values at the best
+iteration. Inside a tracked scikit-learn search, each candidate's child run
+gets its folds' curves instead.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
-import json
+import inspect
 import os
 import sys
-import tempfile
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import xgboost as xgb
 from xgboost.callback import TrainingCallback
 
 import labledger as ll
-from labledger.errors import LabledgerError
+from labledger.errors import InvalidValueError
 from labledger.integrations import _sklearn_capture
 from labledger.integrations._training import RunBinding
-from labledger.plugins import warn_once
+from labledger.integrations._xgboost_call import find_training, in_sklearn_fold_fit
+from labledger.integrations._xgboost_record import importance_table
+from labledger.integrations._xgboost_session import Session, Settings
 
-__all__ = ["LedgerCallback"]
+__all__ = ["LedgerCallback", "importance_table"]
 
-IMPORTANCE_TYPES = ("gain", "weight", "cover")
+ORIGIN = "labledger.integrations.xgboost.LedgerCallback"
+#: What ``ll.start_run`` takes; the callback passes its own name as ``origin`` where it is accepted.
+_START_RUN_ARGS = frozenset(inspect.signature(ll.start_run).parameters)
 
 
 class LedgerCallback(TrainingCallback):
     """Record an XGBoost training (``xgb.train``, ``xgb.cv`` or the scikit-learn wrapper) in a run.
 
-    :param run: the run to log to; default the active run, else a run started
-        (and ended after training) with ``start_run_kwargs``.
+    :param run: log to this run (never ended by the callback). Without it, the
+        active run is used, else each training gets a run of its own, started with
+        ``experiment``, ``name``, ``hypothesis``, ``tags`` and ``start_run_kwargs``
+        (any other :func:`labledger.start_run` argument, e.g. ``seed``) and ended when
+        the training ends: ``finished``, or ``failed`` with the traceback (``killed``
+        for Ctrl-C) when an exception leaves it.
+    :param experiment: the experiment of the runs it starts (default ``$LABLEDGER_EXPERIMENT``).
+    :param name: the name of the runs it starts (a ``-2``, ``-3``… suffix when taken).
+    :param hypothesis: what the runs it starts are meant to show.
+    :param tags: initial tags of the runs it starts.
     :param checkpoint_every: store the model every N iterations as a ``checkpoint`` artifact.
-    :param log_model: store the final model as a ``model`` artifact (UBJSON).
+    :param log_model: store the model the training returns as ``model.ubj``.
     :param log_importance: store feature importances as a table and a PNG plot.
-    :param log_datasets: record fingerprints of the training and evaluation DMatrix data.
+    :param log_datasets: record fingerprints of the training and evaluation data.
+
+    The callback may be reused, copied (``clone``), pickled and sent to another
+    process, where it records in that process (a copy sent to a scikit-learn
+    search's worker process records nothing: the search's process records the scores).
 
     >>> xgb.train(params, dtrain, 100, evals=[(dvalid, "valid")],
-    ...           callbacks=[LedgerCallback(run, checkpoint_every=25)])   # doctest: +SKIP
+    ...           callbacks=[LedgerCallback(experiment="churn", checkpoint_every=25)])   # doctest: +SKIP
+    >>> with ll.start_run("churn") as run:                                            # doctest: +SKIP
+    ...     xgb.train(params, dtrain, 100, callbacks=[LedgerCallback(run)])
     """
 
     def __init__(
         self,
         run: ll.Run | None = None,
         *,
+        experiment: str | None = None,
+        name: str | None = None,
+        hypothesis: str | None = None,
+        tags: Mapping[str, str] | None = None,
         checkpoint_every: int | None = None,
         log_model: bool = True,
         log_importance: bool = True,
@@ -69,254 +88,108 @@ class LedgerCallback(TrainingCallback):
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
-        if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
-            raise ll.errors.InvalidValueError(
+        if checkpoint_every is not None and (
+            not isinstance(checkpoint_every, int)
+            or isinstance(checkpoint_every, bool)
+            or checkpoint_every < 1
+        ):
+            raise InvalidValueError(
                 "checkpoint_every", checkpoint_every, "give a positive number of iterations, or None"
             )
-        self.run = run
-        self.checkpoint_every = checkpoint_every
-        self.log_model = log_model
-        self.log_importance = log_importance
-        self.log_datasets = log_datasets
-        self.start_run_kwargs = start_run_kwargs
+        allowed = _START_RUN_ARGS - {"activate", "origin"}
+        unknown = sorted(set(start_run_kwargs) - allowed)
+        if unknown:
+            raise TypeError(
+                f"LedgerCallback() got an unexpected keyword argument {unknown[0]!r}; "
+                f"it takes labledger.start_run's arguments: {', '.join(sorted(allowed))}"
+            )
+        given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
+        kwargs = {k: v for k, v in given.items() if v is not None} | start_run_kwargs
+        if run is not None and kwargs:
+            key = next(iter(kwargs))
+            raise InvalidValueError(
+                key,
+                kwargs[key],
+                "the callback logs to the run you gave; pass it to ll.start_run for that run, "
+                "or drop run= to let the callback start a run of its own",
+            )
+        self._run = run
+        self.settings = Settings(checkpoint_every, log_model, log_importance, log_datasets)
+        self.start_run_kwargs = kwargs
+        if "origin" in _START_RUN_ARGS:  # completeness warnings then say where to give a hypothesis
+            self.start_run_kwargs = {"origin": ORIGIN, **kwargs}
         self._origin_pid = os.getpid()
-        self._reset()
+        self._unpickled = False
+        self._session: Session | None = None
 
     def __repr__(self) -> str:  # stable: it appears in the estimator's recorded params
-        return f"LedgerCallback(checkpoint_every={self.checkpoint_every})"
+        return f"LedgerCallback(checkpoint_every={self.settings.checkpoint_every})"
 
-    def _reset(self) -> None:
-        self._target: ll.Run | None = None
-        self._binding: RunBinding | None = None  # says whether this callback started the run
-        self._fit: _sklearn_capture.FitCurves | None = None
+    @property
+    def run(self) -> ll.Run | None:
+        """The run given, else the run of the latest training (``None`` before one)."""
+        if self._run is not None:
+            return self._run
+        return self._session.run if self._session is not None else None
+
+    @property
+    def checkpoint_every(self) -> int | None:
+        return self.settings.checkpoint_every
 
     # scikit-learn's clone deep-copies callbacks: the copy shares the run, not a copy of it.
     def __deepcopy__(self, memo: dict[int, Any]) -> LedgerCallback:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)  # not copy.copy: that would go through __getstate__
+        new.settings = copy.copy(self.settings)
         new.start_run_kwargs = copy.deepcopy(self.start_run_kwargs, memo)
-        new._reset()
+        new._session = None
         return new
 
-    # Sent to a worker process (n_jobs > 1): the copy there writes nothing.
+    # A run belongs to its process: a pickled callback logs where it is unpickled, to a run of its own.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(run=None, _target=None, _binding=None, _fit=None)
+        state.update(_run=None, _session=None)
         return state
 
-    @property
-    def _inert(self) -> bool:
-        return os.getpid() != self._origin_pid
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "settings" not in state:  # pickled by labledger 0.1 (an estimator saved with its callbacks)
+            options = ("checkpoint_every", "log_model", "log_importance", "log_datasets")
+            defaults = Settings()
+            gone = {*options, "run", "_target", "_binding", "_fit"}
+            state = {k: v for k, v in state.items() if k not in gone} | {
+                "settings": Settings(*(state.get(k, getattr(defaults, k)) for k in options)),
+                "_run": None,
+            }
+        self.__dict__.update(state)
+        self._origin_pid = os.getpid()
+        self._unpickled = True
+        self._session = None
 
     # -- TrainingCallback ------------------------------------------------------------
 
     def before_training(self, model: Any) -> Any:
-        self._reset()
-        if self._inert:
+        previous, self._session = self._session, None
+        if previous is not None:  # the last training never reached its end
+            previous.abandon()
+        if os.getpid() != self._origin_pid:  # a forked copy: its runs belong to the parent process
             return model
-        self._fit = _sklearn_capture.current_fit()
-        if self._fit is not None:  # inside a tracked search: the candidate's child run gets the curves
-            return model
-        binding = RunBinding(self.run, self.start_run_kwargs)  # the given run, the active one, or a new one
-        try:
-            self._target = binding.get()
-        except (LabledgerError, OSError) as error:
-            _report("start a run", error)
-            return model
-        self._binding = binding
-        self._guard("the booster configuration", self._log_config, model)
-        if self.log_datasets:
-            self._guard("dataset fingerprints", self._log_datasets)
+        caller = sys._getframe(1)
+        capture = _sklearn_capture.current_fit()  # inside a tracked search: the candidate's curves
+        if capture is None and self._unpickled and in_sklearn_fold_fit(caller):
+            return model  # a copy in a search's worker process: the search's process records
+        binding = None if capture is not None else RunBinding(self._run, self.start_run_kwargs)
+        self._session = Session(self.settings, binding, capture)
+        self._session.begin(model, find_training(caller, self))
         return model
 
     def after_iteration(self, model: Any, epoch: int, evals_log: TrainingCallback.EvalsLog) -> bool:
-        if self._fit is None and self._target is None:
-            return False
-        metrics: dict[str, float] = {}
-        for data, per_metric in evals_log.items():
-            for metric, history in per_metric.items():
-                if not history:
-                    continue
-                last = history[-1]
-                if isinstance(last, tuple):  # xgb.cv: (mean, std) over folds
-                    metrics[f"{data}/{metric}"] = float(last[0])
-                    metrics[f"{data}/{metric}/std"] = float(last[1])
-                else:
-                    metrics[f"{data}/{metric}"] = float(last)
-        if self._fit is not None:
-            self._fit.log_metrics(metrics, step=epoch)
-            return False
-        if metrics:
-            self._guard("per-iteration metrics", self._target_run().log_metrics, metrics, step=epoch)
-        every = self.checkpoint_every
-        if every and (epoch + 1) % every == 0 and isinstance(model, xgb.Booster):
-            self._guard("a checkpoint", self._log_checkpoint, model, epoch)
+        session = self._session
+        if session is not None and not session.wrapped:
+            session.iteration(model, epoch, evals_log)
         return False
 
     def after_training(self, model: Any) -> Any:
-        if self._fit is not None:
-            self._fit.summary.update(_best(model))
-            self._reset()
-            return model
-        if self._target is None:
-            return model
-        run = self._target
-        try:
-            best = _best(model)
-            if best:
-                self._guard("the best iteration", run.log_metrics, best)
-            if hasattr(model, "cvfolds"):
-                self._guard("per-fold results", _log_cv_folds, run, model)
-            elif isinstance(model, xgb.Booster):
-                if self.log_model:
-                    self._guard("the model", _log_booster, run, model, best)
-                if self.log_importance:
-                    self._guard("feature importances", _log_importance, run, model)
-        finally:
-            if self._binding is not None and self._binding.owned:
-                try:
-                    run.end("finished")
-                except (LabledgerError, OSError) as error:
-                    _report("end the run", error)
-            self._reset()
+        session = self._session
+        if session is not None and not session.wrapped:
+            session.finish(model)
         return model
-
-    # -- pieces ------------------------------------------------------------------------
-
-    def _target_run(self) -> ll.Run:
-        assert self._target is not None
-        return self._target
-
-    def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as error:  # tracking must never break training
-            _report(what, error)
-            return None
-
-    def _log_config(self, model: Any) -> None:
-        booster = model.cvfolds[0].bst if hasattr(model, "cvfolds") else model
-        config = json.loads(booster.save_config())
-        self._target_run().log_params({"xgb": {"config": config}})
-
-    def _log_datasets(self) -> None:
-        frame = _training_frame()
-        if frame is None:
-            return
-        run = self._target_run()
-        dtrain = frame.get("dtrain")
-        if _fingerprintable(dtrain):
-            run.log_dataset("dtrain", dtrain, role="train")
-        for data, name in frame.get("evals") or ():
-            if _fingerprintable(data) and data is not dtrain:
-                run.log_dataset(f"eval/{name}", data, role="evaluation")
-
-    def _log_checkpoint(self, booster: xgb.Booster, epoch: int) -> None:
-        with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
-            path = Path(tmp) / f"checkpoint-{epoch:06d}.ubj"
-            booster.save_model(path)
-            self._target_run().log_artifact(
-                path, kind="checkpoint", name=path.name, metadata={"iteration": epoch, "format": "ubj"}
-            )
-
-
-def _best(model: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    iteration, score = model.attr("best_iteration"), model.attr("best_score")
-    if iteration is not None:
-        out["best_iteration"] = float(int(iteration))
-    if score is not None:
-        out["best_score"] = float(score)
-    return out
-
-
-def _fingerprintable(data: Any) -> bool:
-    """A DMatrix keeps its data; a QuantileDMatrix (the scikit-learn wrapper's default) does not."""
-    return isinstance(data, xgb.DMatrix) and not isinstance(data, xgb.QuantileDMatrix)
-
-
-def _training_frame() -> dict[str, Any] | None:
-    """The locals of the ``xgboost.training`` call running this callback (its DMatrix data)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_globals.get("__name__") == "xgboost.training" and frame.f_code.co_name in ("train", "cv"):
-            return dict(frame.f_locals)
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
-
-
-def _log_booster(run: ll.Run, booster: xgb.Booster, best: dict[str, float]) -> None:
-    with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
-        path = Path(tmp) / "model.ubj"
-        booster.save_model(path)
-        meta: dict[str, Any] = {"format": "ubj", "num_boosted_rounds": booster.num_boosted_rounds()}
-        meta.update({k: int(v) if k == "best_iteration" else v for k, v in best.items()})
-        if hasattr(run, "log_model"):
-            run.log_model(booster, name=path.name, path=path, metadata=meta)
-        else:
-            meta["class"] = "xgboost.core.Booster"
-            run.log_artifact(path, kind="model", name=path.name, metadata=meta)
-
-
-def importance_table(booster: xgb.Booster) -> list[dict[str, Any]]:
-    """One row per feature used in a split: its gain, weight and cover (``Booster.get_score``)."""
-    scores = {kind: booster.get_score(importance_type=kind) for kind in IMPORTANCE_TYPES}
-    features = list(dict.fromkeys(f for kind in IMPORTANCE_TYPES for f in scores[kind]))
-    rows = [{"feature": f, **{kind: scores[kind].get(f, 0.0) for kind in IMPORTANCE_TYPES}} for f in features]
-    return sorted(rows, key=lambda r: -float(r["gain"]))
-
-
-def _log_importance(run: ll.Run, booster: xgb.Booster) -> None:
-    rows = importance_table(booster)
-    if not rows:
-        return
-    with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
-        table = Path(tmp) / "feature_importance.csv"
-        with open(table, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["feature", *IMPORTANCE_TYPES])
-            writer.writeheader()
-            writer.writerows(rows)
-        run.log_artifact(table, kind="feature_importance", name=table.name, metadata={"features": len(rows)})
-        plot = Path(tmp) / "feature_importance.png"
-        if _plot_importance(rows, plot):
-            run.log_artifact(plot, kind="plot", name=plot.name, metadata={"importance_type": "gain"})
-
-
-def _plot_importance(rows: list[dict[str, Any]], path: Path, top: int = 20) -> bool:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return False
-    shown = rows[:top][::-1]
-    fig = Figure(figsize=(6, 0.3 * len(shown) + 1.2))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    ax.barh([str(r["feature"]) for r in shown], [float(r["gain"]) for r in shown])
-    ax.set_xlabel("gain")
-    ax.set_title("XGBoost feature importance")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return True
-
-
-def _log_cv_folds(run: ll.Run, packed: Any) -> None:
-    """The last iteration's value of every metric in every fold (``xgb.cv``)."""
-    iteration = packed.num_boosted_rounds() - 1
-    per_key: dict[tuple[str, str], list[float]] = {}
-    for fold in packed.cvfolds:
-        text = fold.eval(iteration, None, False)
-        for item in text.split("\t")[1:]:
-            name, _, value = item.partition(":")
-            data, _, metric = name.partition("-")
-            per_key.setdefault((metric, data), []).append(float(value))
-    for (metric, data), values in per_key.items():
-        run.log_folds(metric, values, split=data)
-
-
-def _report(what: str, error: BaseException) -> None:
-    """Warn once per kind of failure; tracking never breaks the user's training."""
-    warn_once(
-        ("xgboost", what),
-        f"labledger could not record {what} ({type(error).__name__}: {error}); training went on",
-    )

@@ -10,10 +10,44 @@ from labledger.integrations._environment import imported_versions
 from labledger.plugins import hookimpl
 from labledger.records import Fingerprint
 
+#: How the XGBoost integration's params count in the completeness report: the booster's and the
+#: wrapper's params (``xgb/<name>``, the number of rounds included) are hyperparameters, except those
+#: that only say how training runs.
+PARAM_ROLES: dict[str, str] = {
+    "xgb/": "hyperparameter",
+    **dict.fromkeys(
+        (
+            "xgb/early_stopping_rounds",
+            "xgb/maximize",
+            "xgb/custom_metric",
+            "xgb/eval_metric",
+            "xgb/xgb_model",
+            "xgb/callbacks",
+            "xgb/nthread",
+            "xgb/n_jobs",
+            "xgb/device",
+            "xgb/verbosity",
+            "xgb/seed",
+            "xgb/random_state",
+            "xgb/importance_type",
+            "xgb/validate_parameters",
+            "xgb/disable_default_eval_metric",
+        ),
+        "configuration",
+    ),
+}
+
 
 @hookimpl
 def labledger_collect_environment() -> dict[str, Any] | None:
     return imported_versions("xgboost")
+
+
+@hookimpl
+def labledger_param_roles() -> dict[str, str] | None:
+    """``xgb/*`` params are hyperparameters; early stopping, metrics, threads, device and seeds are
+    training configuration (``cv/*``, ``fit/*`` follow labledger's built-in rules)."""
+    return dict(PARAM_ROLES)
 
 
 @hookimpl

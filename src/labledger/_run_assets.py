@@ -219,17 +219,15 @@ class AssetsMixin:
 
         >>> version = run.log_pipeline(make_pipeline(StandardScaler(), SVC()))  # doctest: +SKIP
         """
-        from labledger.pipeline import describe, pipeline_version
+        from labledger.pipeline import describe, pipeline_version, text
 
         self._check_open("log a pipeline")
         _validate.check_key(name, "pipeline name")
         structure = describe(estimator)
         version = pipeline_version(estimator)
-        try:
-            text: str | None = str(estimator)
-        except Exception:
-            text = None
-        record = PipelineRecord(name=name, version=version, structure=structure, text=text, created_at=_now())
+        record = PipelineRecord(
+            name=name, version=version, structure=structure, text=text(estimator), created_at=_now()
+        )
         self._notify("labledger_pipeline_logged", pipeline=record)
         self._pipelines.append({"name": name, "version": version})
         return version

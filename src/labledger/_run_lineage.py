@@ -25,6 +25,7 @@ class LineageMixin:
     hypothesis: str | None
     store: Store
     lineage: dict[str, Any]
+    source: dict[str, Any]
     _lock: threading.Lock
     _params: dict[str, str]
     _datasets: list[dict[str, Any]]
@@ -51,6 +52,7 @@ class LineageMixin:
             seeds=self.lineage.get("seeds"),
             hypothesis=self.hypothesis,
             notes=self._notes,
+            origin=self.source.get("origin"),
         )
 
     def _completeness_at_end(self) -> LabledgerError | None:
@@ -65,9 +67,7 @@ class LineageMixin:
         if report.missing:
             plugins.warn_once(
                 ("completeness-end", str(self.store.path), self.experiment, tuple(report.missing)),
-                f"run {self.experiment}/{self.name} is {report.score} complete; missing: "
-                f"{', '.join(report.missing)}. `labledger audit {self.experiment}` lists every run's "
-                "gaps; runs of this experiment missing the same parts are not warned about again.",
+                completeness.missing_message(self.experiment, self.name, report),
                 completeness.CompletenessWarning,
             )
         return None

@@ -10,7 +10,8 @@ Two runs are compared with a paired test only when they were scored on the
 same folds of the same data with the same metric definition. When the
 recorded dataset fingerprints, CV splitter or metric definition (the
 ``scoring/<key>`` param) differ, the comparison says "not comparable: …"
-instead of ranking them.
+instead of ranking them; so it does for candidates of different
+successive-halving iterations (``halving/iter``, ``halving/n_resources``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "compare_pair",
     "fold_size_ratio",
     "fold_values",
+    "halving_stage",
 ]
 
 CV_PARAMS = ("cv/class", "cv/n_splits", "cv/shuffle", "cv/random_state")
@@ -168,6 +170,7 @@ def comparability_issues(a: RunView, b: RunView, metric: str | None = None) -> l
             )
         elif pa.get("cv/shuffle") and pa.get("cv/random_state") is None:
             issues.append(Issue("not comparable: shuffled CV without a random_state gives different folds"))
+    issues.extend(_halving_issues(a, b))
     keys = (
         [metric] if metric else sorted({k[len("scoring/") :] for k in (*pa, *pb) if k.startswith("scoring/")})
     )
@@ -178,6 +181,32 @@ def comparability_issues(a: RunView, b: RunView, metric: str | None = None) -> l
                 Issue(f"not comparable: different metric definition for {key} ({_short(sa)} vs {_short(sb)})")
             )
     return issues
+
+
+def halving_stage(run: RunView) -> tuple[Any, Any] | None:
+    """``(iteration, resources)`` of a successive-halving candidate, else ``None``."""
+    params = run.params
+    if "halving/iter" not in params:
+        return None
+    return params["halving/iter"], params.get("halving/n_resources")
+
+
+def _halving_issues(a: RunView, b: RunView) -> list[Issue]:
+    """Successive-halving iterations score candidates on different amounts of data: candidates
+    compare only within one iteration."""
+    sa, sb = halving_stage(a), halving_stage(b)
+    if sa is None or sb is None:
+        return []
+    if sa != sb:
+        return [
+            Issue(
+                f"not comparable: different successive-halving iterations (iter {sa[0]} on n_resources "
+                f"{sa[1]} vs iter {sb[0]} on n_resources {sb[1]}); candidates compare within one iteration"
+            )
+        ]
+    if a.parent_id != b.parent_id and a.params.get("cv/fingerprint") is None:
+        return [Issue("cannot check the folds: each successive-halving search subsamples its own", False)]
+    return []
 
 
 def _number(value: Any) -> float | None:

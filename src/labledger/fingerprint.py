@@ -1,9 +1,12 @@
 """Built-in dataset fingerprints: a stable content hash plus a summary.
 
 Registered as a plugin through ``labledger_fingerprint_dataset`` (``trylast``,
-so a third-party plugin can override any type). Handles NumPy arrays, pandas
-DataFrames and Series, SciPy sparse matrices, Python lists and tuples, files
-and directories (by content), and torch tensors and ``TensorDataset``.
+so a third-party plugin can override any type). Handles NumPy arrays (masked
+arrays with their mask), pandas DataFrames and Series, SciPy sparse matrices,
+files and directories (by content), torch tensors and ``TensorDataset`` —
+subclasses included (``np.memmap``, a DataFrame subclass) — and lists, tuples
+and dicts, whose arrays, frames and tensors are hashed by content (``x=[xa, xb]``
+of a multi-input model).
 
 The digest is SHA-256 over a canonical encoding — type, shape, dtype, column
 names in order, then the values' bytes — so the same data gives the same
@@ -61,11 +64,24 @@ def _module(obj: Any) -> str:
 # -- NumPy ---------------------------------------------------------------------
 
 
-def _json_default(value: Any) -> Any:
-    """What JSON cannot encode: a set by its sorted elements (never in hash order), else its ``repr``."""
+def _json_default(value: Any, found: dict[int, Fingerprint] | None = None) -> Any:
+    """What JSON cannot encode: a set by its sorted elements (never in hash order), an object a
+    fingerprint plugin handles (array, frame, tensor, ...) by its content digest (noted in
+    ``found`` by ``id``), else its ``repr``."""
     if isinstance(value, set | frozenset):
-        items = sorted(json.dumps(v, default=_json_default, sort_keys=True, allow_nan=True) for v in value)
+        items = sorted(
+            json.dumps(v, default=lambda x: _json_default(x, found), sort_keys=True, allow_nan=True)
+            for v in value
+        )
         return {type(value).__name__: items}
+    if not isinstance(value, str | bytes | bytearray | os.PathLike):  # a path in a list stays a name
+        from labledger import plugins
+
+        result = plugins.call_first("labledger_fingerprint_dataset", data=value)
+        if isinstance(result, Fingerprint):
+            if found is not None:
+                found[id(value)] = result
+            return {"fingerprint": result.digest}
     return repr(value)
 
 
@@ -79,9 +95,10 @@ def _text(value: Any) -> str:
 def _hash_ndarray(h: _Hasher, a: Any) -> None:
     import numpy as np
 
+    a = np.asarray(a)  # a subclass (np.memmap, np.matrix) hashes as the plain array it holds
     h.field(f"ndarray|{a.dtype.str}|{a.shape}")
     if a.dtype.hasobject:
-        h.field(json.dumps(a.tolist(), default=_json_default, sort_keys=True))
+        h.field(json.dumps(a.tolist(), default=_json_default, sort_keys=True, allow_nan=True))
     else:
         h.raw(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
 
@@ -102,17 +119,50 @@ def _labels(values: Any) -> dict[str, int] | None:
     return {str(u): int(c) for u, c in zip(uniques.tolist(), counts.tolist(), strict=True)}
 
 
+def _type_name(obj: Any, base: str) -> str:
+    """``base`` (e.g. ``numpy.ndarray``) for the base type itself, the qualified name of a subclass."""
+    cls = type(obj)
+    top, name = base.split(".")[0], base.rsplit(".", 1)[1]
+    if cls.__name__ == name and cls.__module__.split(".")[0] == top:
+        return base
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _ndarray(a: Any) -> Fingerprint:
     import numpy as np
 
     h = _Hasher("numpy")
     _hash_ndarray(h, a)
-    summary: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(a.shape), "dtype": str(a.dtype)}
-    if a.dtype.kind in "fc":
-        summary["nulls"] = int(np.isnan(a).sum())
-    labels = _labels(a)
+    plain = np.asarray(a)
+    summary: dict[str, Any] = {
+        "type": _type_name(a, "numpy.ndarray"),
+        "shape": list(plain.shape),
+        "dtype": str(plain.dtype),
+    }
+    if plain.dtype.kind in "fc":
+        summary["nulls"] = int(np.isnan(plain).sum())
+    labels = _labels(plain)
     if labels is not None:
         summary["labels"] = labels
+    return Fingerprint(h.hexdigest(), summary)
+
+
+def _masked(a: Any) -> Fingerprint:
+    """A masked array: its mask and the values it does not mask (what hides under the mask is ignored)."""
+    import numpy as np
+
+    mask = np.ma.getmaskarray(a)
+    data = np.asarray(a.data)
+    shown = np.where(mask, np.zeros((), dtype=data.dtype), data) if data.dtype.kind != "O" else a.filled(None)
+    h = _Hasher("numpy.ma")
+    _hash_ndarray(h, shown)
+    _hash_ndarray(h, mask)
+    summary: dict[str, Any] = {
+        "type": "numpy.ma.MaskedArray",
+        "shape": list(data.shape),
+        "dtype": str(data.dtype),
+        "masked": int(mask.sum()),
+    }
     return Fingerprint(h.hexdigest(), summary)
 
 
@@ -155,7 +205,7 @@ def _dataframe(df: Any) -> Fingerprint:
     _hash_values(h, df.index.to_series())
     nulls = df.isna().sum()
     summary: dict[str, Any] = {
-        "type": "pandas.DataFrame",
+        "type": _type_name(df, "pandas.DataFrame"),
         "shape": list(df.shape),
         "columns": [str(c) for c in df.columns],
         "dtypes": {str(c): str(t) for c, t in df.dtypes.items()},
@@ -171,7 +221,7 @@ def _series(s: Any) -> Fingerprint:
     h.field("index")
     _hash_values(h, s.index.to_series())
     summary: dict[str, Any] = {
-        "type": "pandas.Series",
+        "type": _type_name(s, "pandas.Series"),
         "name": None if s.name is None else str(s.name),
         "length": len(s),
         "dtype": str(s.dtype),
@@ -259,40 +309,64 @@ def _path(p: Path) -> Fingerprint:
     )
 
 
-def _sequence(seq: list[Any] | tuple[Any, ...]) -> Fingerprint:
-    h = _Hasher("sequence")
-    h.field(json.dumps(seq, default=_json_default, sort_keys=True, allow_nan=True))
+def _container(seq: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Fingerprint:
+    """Lists, tuples and dicts: JSON with sorted keys, each array, frame or tensor in them
+    (at any depth) by its content digest; other objects by ``repr``."""
+    found: dict[int, Fingerprint] = {}
+    h = _Hasher("mapping" if isinstance(seq, dict) else "sequence")
+    h.field(json.dumps(seq, default=lambda v: _json_default(v, found), sort_keys=True, allow_nan=True))
     summary: dict[str, Any] = {"type": type(seq).__name__, "length": len(seq)}
-    if seq and all(isinstance(v, bool | int | str) for v in seq):
+    items = {str(k): v for k, v in seq.items()} if isinstance(seq, dict) else dict(enumerate(seq))
+    values = list(items.values())
+    if values and not isinstance(seq, dict) and all(isinstance(v, bool | int | str) for v in values):
         counts: dict[str, int] = {}
-        for v in seq:
+        for v in values:
             counts[str(v)] = counts.get(str(v), 0) + 1
         if len(counts) <= MAX_LABELS:
             summary["labels"] = dict(sorted(counts.items()))
+    elif found and len(items) <= MAX_LABELS:
+        summary["items"] = {
+            str(k): found[id(v)].summary if id(v) in found else {"type": type(v).__name__}
+            for k, v in items.items()
+        }
     return Fingerprint(h.hexdigest(), summary)
 
 
-def _handler(data: Any) -> Callable[[Any], Fingerprint] | None:
-    mod = _module(data)
-    name = type(data).__name__
-    if mod == "numpy" and name == "ndarray":
-        return _ndarray
-    if mod == "pandas":
-        if name == "DataFrame":
-            return _dataframe
-        if name == "Series":
-            return _series
-    if mod == "scipy" and "scipy.sparse" in sys.modules and sys.modules["scipy.sparse"].issparse(data):
+#: (top-level module, class name) -> handler, matched along the type's MRO, so subclasses
+#: (np.memmap, a DataFrame subclass, torch.nn.Parameter) are handled like their base.
+_BY_TYPE: dict[tuple[str, str], Callable[[Any], Fingerprint]] = {
+    ("numpy", "MaskedArray"): _masked,
+    ("numpy", "ndarray"): _ndarray,
+    ("pandas", "DataFrame"): _dataframe,
+    ("pandas", "Series"): _series,
+    ("torch", "Tensor"): _tensor,
+    ("torch", "TensorDataset"): _tensor_dataset,
+}
+
+
+def _mro_handler(data: Any) -> Callable[[Any], Fingerprint] | None:
+    """The handler of the nearest class in ``type(data).__mro__`` that has one."""
+    for cls in type(data).__mro__:
+        handler = _BY_TYPE.get(((cls.__module__ or "").split(".")[0], cls.__name__))
+        if handler is not None:
+            return handler
+    if (
+        "scipy.sparse" in sys.modules
+        and _module(data) == "scipy"
+        and sys.modules["scipy.sparse"].issparse(data)
+    ):
         return _sparse
-    if mod == "torch":
-        if name in ("Tensor", "Parameter"):
-            return _tensor
-        if name == "TensorDataset":
-            return _tensor_dataset
+    return None
+
+
+def _handler(data: Any) -> Callable[[Any], Fingerprint] | None:
+    found = _mro_handler(data)
+    if found is not None:
+        return found
     if isinstance(data, os.PathLike) or (isinstance(data, str) and os.path.exists(data)):
         return lambda d: _path(Path(d))
-    if isinstance(data, list | tuple):
-        return _sequence
+    if isinstance(data, list | tuple | dict):
+        return _container
     return None
 
 

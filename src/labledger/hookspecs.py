@@ -253,6 +253,32 @@ def labledger_collect_environment() -> dict[str, Any] | None:
     """
 
 
+@hookspec
+def labledger_param_roles() -> dict[str, str] | None:
+    """Declare how a plugin's params count in the completeness report.
+
+    Called whenever a run's completeness is assessed (at the end of a top-level
+    run, by ``run.completeness()``, ``ll.get_run(id).completeness``,
+    ``labledger show`` and ``labledger audit``), so keep it cheap and free of
+    imports. Every plugin's answer is collected; for each param key the
+    longest matching prefix wins over all plugins, and a prefix declared under
+    ``[tool.labledger.param_roles]`` in ``pyproject.toml`` wins over plugins.
+    Keys no prefix matches fall back to labledger's built-in rules.
+
+    :returns: a mapping from a param-key prefix (``"optimizer/"``, ``"xgb/"``;
+        a key matches when it starts with the prefix, so a full key works too)
+        to ``"hyperparameter"`` or ``"configuration"``, or ``None`` to declare
+        nothing. An invalid mapping is reported once as a
+        :class:`labledger.plugins.PluginWarning` and ignored.
+
+    Example::
+
+        @ll.hookimpl
+        def labledger_param_roles():
+            return {"lgb/": "hyperparameter", "lgb/num_threads": "configuration"}
+    """
+
+
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------

@@ -73,6 +73,7 @@ class Leaderboard:
     test: str
     alpha: float
     entries: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the ranked runs were chosen
 
     def to_frame(self) -> pd.DataFrame:
         """One row per run: rank, id, name, status, mean, std, n, source, p_value, tie_with_leader, note."""
@@ -101,6 +102,7 @@ class Leaderboard:
             "direction": self.direction,
             "test": self.test,
             "alpha": self.alpha,
+            "notes": list(self.notes),
             "entries": [e.to_dict() for e in self.entries],
         }
 
@@ -113,7 +115,8 @@ class Leaderboard:
         out = [
             f"{self.experiment}: {self.metric} ({better} is better), split {self.split}; "
             f"≈ leader = not significantly different from the leader "
-            f"({TESTS[self.test]}, alpha={self.alpha:g})"
+            f"({TESTS[self.test]}, alpha={self.alpha:g})",
+            *self.notes,
         ]
         rows = []
         for e in self.entries:
@@ -212,13 +215,7 @@ def leaderboard(
             ranked.append(entry)
     sign = -1.0 if direction == "max" else 1.0
     ranked.sort(key=lambda e: (sign * e.mean, e.run.id))
-    # The leader comes from the largest group of runs scored on the same data, folds and
-    # metric definition; runs outside it are listed as not comparable, never ranked with it.
-    groups: dict[tuple[Any, ...], list[Entry]] = {}
-    for entry in ranked:
-        groups.setdefault(_comparability_key(entry.run, metric), []).append(entry)
-    main = max(groups.values(), key=lambda g: (len(g), -ranked.index(g[0]))) if groups else []
-    outside = [e for e in ranked if e not in main]
+    main, outside, board.notes = _comparable_group(ranked, views, metric)
     if main:
         leader = main[0]
         for i, entry in enumerate(main, start=1):
@@ -244,14 +241,67 @@ def leaderboard(
     return board
 
 
+def _comparable_group(
+    ranked: list[Entry], views: list[RunView], metric: str
+) -> tuple[list[Entry], list[Entry], list[str]]:
+    """The runs ranked together (best first), the others, and notes on the choice.
+
+    The leader comes from the largest group of runs scored on the same data, folds,
+    metric definition and successive-halving iteration — for halving candidates the
+    final iteration of their search. A run outside that group is ranked all the same
+    when nothing forbids comparing it with the leader (it merely records less); the
+    rest are listed as not comparable, never ranked with it.
+    """
+    from labledger.compare import comparability_issues, halving_stage
+
+    final: dict[str | None, Any] = {}
+    for view in views:
+        stage = halving_stage(view)
+        if stage is not None:
+            final[view.parent_id] = max(final.get(view.parent_id, stage[0]), stage[0])
+
+    def earlier_iteration(entry: Entry) -> bool:
+        stage = halving_stage(entry.run)
+        return stage is not None and stage[0] != final.get(entry.run.parent_id)
+
+    groups: dict[tuple[Any, ...], list[Entry]] = {}
+    for entry in ranked:
+        groups.setdefault(_comparability_key(entry.run, metric), []).append(entry)
+    position = {id(e): i for i, e in enumerate(ranked)}
+    if not groups:
+        return [], [], []
+    main = max(
+        groups.values(),
+        key=lambda g: (not any(earlier_iteration(e) for e in g), len(g), -position[id(g[0])]),
+    )
+    leader = main[0]
+    admitted = {id(e) for e in main}
+    for entry in ranked:
+        blocked = id(entry) not in admitted and any(
+            i.blocking for i in comparability_issues(leader.run, entry.run, metric)
+        )
+        if not blocked:
+            admitted.add(id(entry))
+    notes = []
+    stage = halving_stage(leader.run)
+    if stage is not None:
+        notes.append(
+            f"successive halving: candidates ranked within one iteration (iter {stage[0]}, n_resources "
+            f"{stage[1]}{', the final one' if not earlier_iteration(leader) else ''}); "
+            "other iterations scored on other amounts of data are not comparable"
+        )
+    return [e for e in ranked if id(e) in admitted], [e for e in ranked if id(e) not in admitted], notes
+
+
 def _comparability_key(run: RunView, metric: str) -> tuple[Any, ...]:
-    """Runs with equal keys were scored on the same data, folds and metric definition."""
-    from labledger.compare import CV_PARAMS
+    """Runs with equal keys were scored on the same data (every recorded role), folds, metric
+    definition and successive-halving iteration."""
+    from labledger.compare import CV_PARAMS, halving_stage
 
     params = run.params
-    train = tuple(sorted(d["fingerprint"] or "" for d in run.datasets if d["role"] == "train"))
+    data = tuple(sorted((d["role"], d["fingerprint"] or "") for d in run.datasets))
     folds = params.get("cv/fingerprint") or tuple(repr(params.get(k)) for k in CV_PARAMS)
-    return train, folds, repr(params.get(f"scoring/{metric}"))
+    return data, folds, repr(params.get(f"scoring/{metric}")), repr(halving_stage(run))
 
 
 def _first_line(text: str | None) -> str:

@@ -212,29 +212,40 @@ def plot_params(
     where: str | None = None,
     store: StoreArg = None,
     title: str | None = None,
+    include_children: bool = False,
 ) -> Path:
     """A param against a metric across an experiment (scatter), or several params (parallel coordinates).
 
     The metric is the fold mean when the runs have folds for it, else its last value.
+    ``include_children=True`` plots nested runs too: the candidates of a search are child runs.
 
     >>> plot_params("digits-svm", ["C", "gamma"], "accuracy", "params.html")  # doctest: +SKIP
+    >>> plot_params("digits-search", ["svc__C"], "accuracy", "c.png", include_children=True)  # doctest: +SKIP
     """
     from labledger.query import runs as list_runs
 
     if not params:
         raise ValueError("give at least one param")
     out, suffix = _output(output)
-    df = list_runs(experiment, store=store, where=where)
+    df = list_runs(experiment, store=store, where=where, include_children=include_children)
+
+    def nothing(what: str) -> NothingToPlotError:
+        hint = "" if include_children else _children_hint(experiment, params, metric, split, where, store)
+        return NothingToPlotError(what + hint)
+
     if df.empty:
-        raise NothingToPlotError(f"experiment {experiment!r} has no runs")
-    mcol = _metric_column(df, metric, split)
+        raise nothing(f"experiment {experiment!r} has no runs" + (" matching the filter" if where else ""))
+    try:
+        mcol = _metric_column(df, metric, split)
+    except NothingToPlotError as e:
+        raise nothing(str(e).removeprefix("nothing to plot: ")) from None
     cols = [f"params.{p}" for p in params]
     missing = [p for p, c in zip(params, cols, strict=True) if c not in df.columns]
     if missing:
-        raise NothingToPlotError(f"no run of {experiment!r} has the param(s) {', '.join(missing)}")
+        raise nothing(f"no run of {experiment!r} has the param(s) {', '.join(missing)}")
     df = df.dropna(subset=[*cols, mcol])
     if df.empty:
-        raise NothingToPlotError(f"no run has both {', '.join(params)} and {metric}")
+        raise nothing(f"no run has both {', '.join(params)} and {metric}")
     y = df[mcol].astype(float).tolist()
     names = df["name"].tolist()
     title = title or f"{', '.join(params)} vs {metric} ({experiment})"
@@ -242,6 +253,29 @@ def plot_params(
         xs, labels = _numeric_axis(df[cols[0]].tolist())
         return _scatter(out, suffix, xs, labels, y, names, params[0], metric, title)
     return _parallel(out, suffix, [_numeric_axis(df[c].tolist()) for c in cols], params, y, metric, title)
+
+
+def _children_hint(
+    experiment: str, params: Sequence[str], metric: str, split: str, where: str | None, store: StoreArg
+) -> str:
+    """``"; child runs have them: ..."`` when nested runs (a search's candidates) could be plotted."""
+    from labledger.query import runs as list_runs
+
+    df = list_runs(experiment, store=store, where=where, include_children=True)
+    cols = [f"params.{p}" for p in params]
+    if df.empty or "parent_id" not in df.columns or any(c not in df.columns for c in cols):
+        return ""
+    try:
+        mcol = _metric_column(df, metric, split)
+    except NothingToPlotError:
+        return ""
+    found = df[df["parent_id"].notna()].dropna(subset=[*cols, mcol])
+    if found.empty:
+        return ""
+    return (
+        f"; {len(found)} child runs (e.g. a search's candidates) have them: "
+        "pass --children (include_children=True)"
+    )
 
 
 def _scatter(

@@ -305,6 +305,7 @@ class RunView:
             seeds=self.lineage.get("seeds"),
             hypothesis=self.hypothesis,
             notes=len(self.notes),
+            origin=self.source.get("origin"),
         )
 
     def to_dict(self) -> dict[str, Any]:

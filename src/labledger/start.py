@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,9 @@ from labledger.store import Store, open_store
 from labledger.store.sqlite import dumps
 
 __all__ = ["active_run", "start_run"]
+
+#: What ``start_run(origin=...)`` accepts: a dotted Python name.
+_ORIGIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")
 
 
 def _environment() -> dict[str, Any]:
@@ -67,6 +71,7 @@ def start_run(
     seed: int | None = None,
     kind: str = "offline",
     activate: bool = True,
+    origin: str | None = None,
 ) -> Run:
     """Start a run and make it the active one of this thread or asyncio task.
 
@@ -89,6 +94,10 @@ def start_run(
         integrations without a run of their own log to) in the current thread or
         asyncio task. An integration that starts a run for itself passes ``False``:
         that run is bound to the integration object and never captures other calls.
+    :param origin: for integrations: the dotted name of what the user called to get this run
+        (``"labledger.integrations.keras.LedgerCallback"``). It is recorded as the run's
+        ``source["origin"]``, and completeness warnings tell the user to pass ``hypothesis=``
+        there instead of to ``start_run``.
 
     >>> import labledger as ll
     >>> with ll.start_run("digits-svm", hypothesis="RBF beats linear", seed=0) as run:  # doctest: +SKIP
@@ -110,11 +119,17 @@ def start_run(
     elif parent is not None:
         parent_id = str(parent)
     top_level = parent_id is None
+    if origin is not None and not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
+        raise InvalidValueError(
+            "origin",
+            origin,
+            "give the dotted name the user called, e.g. 'labledger.integrations.keras.LedgerCallback'",
+        )
     policy = completeness.policy() if top_level else "off"
     if policy == "strict" and not hypothesis:
         raise completeness.CompletenessError(
-            "the strict completeness policy needs a hypothesis: start_run(..., hypothesis='what this "
-            "run should show'), or set LABLEDGER_COMPLETENESS=warn"
+            f"the strict completeness policy needs a hypothesis: say what this run should show with "
+            f"{completeness.hypothesis_hint(origin)}, or set LABLEDGER_COMPLETENESS=warn"
         )
     st = open_store(store)
     if parent_id is not None and not st.query("SELECT 1 FROM runs WHERE id = ?", (parent_id,)):
@@ -133,6 +148,8 @@ def start_run(
         kind=kind,
     )
     run.environment = _environment() if top_level else {}
+    if origin is not None:
+        run.source["origin"] = origin
     reproduction_of = settings.reproduction_of() if top_level else None
     run.name = st.insert_run(
         {
@@ -167,7 +184,7 @@ def start_run(
             plugins.warn_once(
                 ("completeness-start", st.path, exp),
                 f"run {exp}/{run.name} has no hypothesis: say what it should show with "
-                "start_run(..., hypothesis='...'). Further runs of this experiment are not warned "
+                f"{completeness.hypothesis_hint(origin)}. Further runs of this experiment are not warned "
                 "about again in this process (LABLEDGER_COMPLETENESS=off silences this).",
                 completeness.CompletenessWarning,
             )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import shutil
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 import labledger as ll
 from labledger.store import Store
@@ -37,10 +40,26 @@ def test_v1_fixture_store_is_migrated_and_fully_readable(tmp_path):
     failed = ll.get_run("legacy-exp/v1-failed", store=store_path)
     assert failed.status == "failed" and "RuntimeError: v1 failure" in failed.error
 
-    # the upgraded store takes new runs next to the old ones
+    # the upgraded store takes new runs next to the old ones, and the kinds of artifact added since
+    config = tmp_path / "config.yaml"
+    config.write_text("trainer:\n  max_epochs: 3\n")
     with ll.start_run("legacy-exp", store=store_path) as run:
         run.log_metric("loss", 0.1)
+        run.log_artifact(config, kind="config")
     assert len(ll.runs("legacy-exp", store=store_path)) == 3
+    assert [(a.name, a.kind) for a in ll.get_run(run.id, store=store_path).artifacts] == [
+        ("config.yaml", "config")
+    ]
+    assert [a.name for a in ll.get_run("legacy-exp/v1-run", store=store_path).artifacts] == [art.name]
+    # the rebuilt artifacts table still refuses writes to ended runs
+    other = tmp_path / "late.txt"
+    other.write_text("late")
+    with pytest.raises(sqlite3.IntegrityError, match="read-only"), store.write() as conn:
+        conn.execute(
+            "INSERT INTO artifacts (run_id, name, kind, sha256, size, media_type, metadata, created_at) "
+            "VALUES (?, 'late.txt', 'other', ?, 4, 'text/plain', '{}', 0)",
+            (run.id, "0" * 64),
+        )
 
 
 def test_migrations_are_numbered_from_an_empty_file(tmp_path):

@@ -130,9 +130,30 @@ def test_early_stopping_epochs(digits) -> None:
     view = ll.get_run(callback.run.id)
     assert len(history.history["loss"]) == 2
     assert view.summary["stopped_epoch"]["last"] == stopper.stopped_epoch == 1
-    assert view.summary["best_epoch"]["last"] == int(np.argmin(history.history["val_loss"]))
+    # EarlyStopping judges the best epoch (min_delta=100: no later epoch counts as better)
+    assert view.summary["best_epoch"]["last"] == stopper.best_epoch == 0
     assert view.params["fit/batch_size"] == 32  # Keras' default
     assert not [a for a in view.artifacts if a.kind == "checkpoint"]
+
+
+@pytest.mark.timeout(120)
+def test_best_epoch_compares_one_metric_when_validation_skips_epochs(digits) -> None:
+    x, y = digits
+    wrong = (y[200:300] + 1) % 10  # validation labels that training makes worse: val_loss > loss
+    callback = LedgerCallback("keras-validation-freq", log_model=False)
+    history = _model(0.05).fit(
+        x[:200],
+        y[:200],
+        epochs=4,
+        validation_data=(x[200:300], wrong),
+        validation_freq=2,
+        verbose=0,
+        callbacks=[callback],
+    )
+    view = ll.get_run(callback.run.id)
+    assert list(view.metric("val_loss").step) == [1, 3]  # validated every second epoch only
+    # best by val_loss among the validated epochs, never a training loss against a validation loss
+    assert view.summary["best_epoch"]["last"] == [1, 3][int(np.argmin(history.history["val_loss"]))]
 
 
 class FailingModel(keras.Sequential):
@@ -234,3 +255,94 @@ def test_bad_options_are_refused() -> None:
         LedgerCallback(checkpoint_mode="best")
     with pytest.raises(InvalidValueError, match="log_every_n_batches"):
         LedgerCallback(log_every_n_batches=0)
+
+
+# -- what else a fit is configured with ----------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_class_and_sample_weights_and_other_callbacks_are_params(digits, tmp_path: Path) -> None:
+    x, y = digits
+    weights = {c: 1.0 + c / 4 for c in range(10)}
+    callbacks = [
+        keras.callbacks.EarlyStopping("val_loss", patience=3, min_delta=0.001, restore_best_weights=True),
+        keras.callbacks.EarlyStopping("loss", patience=5),
+        keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, cooldown=1, min_lr=1e-5),
+        keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), save_best_only=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    callback = LedgerCallback("keras-settings", log_model=False)
+    _model().fit(
+        x,
+        y,
+        epochs=1,
+        validation_split=0.25,
+        class_weight=weights,
+        verbose=0,
+        callbacks=[*callbacks, callback],
+    )
+    params = ll.get_run(callback.run.id).params
+    assert params["fit/class_weight/0"] == 1.0 and params["fit/class_weight/9"] == 3.25
+    assert params["fit/sample_weight"] is False
+    expected = {
+        "callbacks/EarlyStopping/monitor": "val_loss",
+        "callbacks/EarlyStopping/mode": "auto",
+        "callbacks/EarlyStopping/patience": 3,
+        "callbacks/EarlyStopping/min_delta": 0.001,
+        "callbacks/EarlyStopping/baseline": None,
+        "callbacks/EarlyStopping/restore_best_weights": True,
+        "callbacks/EarlyStopping/start_from_epoch": 0,
+        "callbacks/EarlyStopping_2/monitor": "loss",
+        "callbacks/EarlyStopping_2/patience": 5,
+        "callbacks/ReduceLROnPlateau/factor": 0.5,
+        "callbacks/ReduceLROnPlateau/patience": 2,
+        "callbacks/ReduceLROnPlateau/cooldown": 1,
+        "callbacks/ReduceLROnPlateau/min_lr": 1e-5,
+        "callbacks/ReduceLROnPlateau/min_delta": 1e-4,
+        "callbacks/ModelCheckpoint/filepath": str(tmp_path / "best.keras"),
+        "callbacks/ModelCheckpoint/save_best_only": True,
+        "callbacks/ModelCheckpoint/save_weights_only": False,
+        "callbacks/ModelCheckpoint/save_freq": "epoch",
+    }
+    for key, value in expected.items():  # each setting with its own type
+        assert params[key] == value and type(params[key]) is type(value), key
+    assert params["callbacks/classes"] == [
+        "keras.src.callbacks.early_stopping.EarlyStopping",
+        "keras.src.callbacks.early_stopping.EarlyStopping",
+        "keras.src.callbacks.reduce_lr_on_plateau.ReduceLROnPlateau",
+        "keras.src.callbacks.model_checkpoint.ModelCheckpoint",
+        "keras.src.callbacks.terminate_on_nan.TerminateOnNaN",
+    ]
+
+    weighted = LedgerCallback("keras-settings", log_model=False)
+    _model().fit(x, y, epochs=1, sample_weight=np.linspace(0.5, 1.5, len(x)), verbose=0, callbacks=[weighted])
+    params = ll.get_run(weighted.run.id).params
+    assert params["fit/sample_weight"] is True and params["fit/class_weight"] is None
+    assert params["callbacks/classes"] == []
+
+
+@pytest.mark.timeout(120)
+def test_multi_input_data_is_fingerprinted_by_content(digits) -> None:
+    x, y = digits[0][:240], digits[1][:240]
+    first, second = x[:, :48].copy(), x[:, 48:].copy()  # repr elides arrays this large
+    changed = second.copy()
+    changed[120, 7] += 0.5  # one value in the middle, where repr shows "..."
+    assert repr([first, second]) == repr([first, changed])
+
+    a = keras.Input((48,))
+    b = keras.Input((16,))
+    joined = keras.layers.Concatenate()([keras.layers.Dense(8)(a), keras.layers.Dense(8)(b)])
+    model = keras.Model([a, b], keras.layers.Dense(10, activation="softmax")(joined))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+
+    def train_fingerprint(inputs) -> str:
+        callback = LedgerCallback("keras-inputs", log_model=False)
+        model.fit(inputs, y, epochs=1, validation_split=0.25, verbose=0, callbacks=[callback])
+        (dataset,) = ll.get_run(callback.run.id).datasets
+        assert dataset["name"] == "train" and dataset["summary"]["items"]["1"]["shape"] == [180, 16]
+        return dataset["fingerprint"]
+
+    original = train_fingerprint([first, second])
+    assert train_fingerprint([first, changed]) != original
+    assert train_fingerprint([first.copy(), second.copy()]) == original  # same data, other objects
+    assert train_fingerprint([first[::-1].copy(), second[::-1].copy()]) != original  # rows reordered

@@ -136,7 +136,7 @@ def test_logger_records_fit_and_test_in_one_run(tmp_path: Path, loaders) -> None
     assert [d["role"] for d in view.datasets] == ["train", "validation"]
 
 
-def test_logger_stores_kept_checkpoints_and_marks_removed(tmp_path: Path, loaders) -> None:
+def test_logger_stores_the_checkpoints_modelcheckpoint_keeps(tmp_path: Path, loaders) -> None:
     train, val = loaders
     logger = LedgerLogger("lit-ckpt", save_dir=tmp_path)
     checkpoint = ModelCheckpoint(monitor="val_loss", save_top_k=2)
@@ -147,11 +147,9 @@ def test_logger_stores_kept_checkpoints_and_marks_removed(tmp_path: Path, loader
     view = ll.get_run(logger.run.id)
     on_disk = sorted(os.listdir(checkpoint.dirpath))
     stored = {a.name: a for a in view.artifacts if a.kind == "checkpoint"}
-    assert len(stored) == 3  # one per epoch; the worst was deleted by ModelCheckpoint
-    kept = sorted(n for n in stored if view.tags[f"checkpoint/{n}"].startswith("kept"))
-    removed = [n for n in stored if view.tags[f"checkpoint/{n}"] == "removed"]
-    assert kept == on_disk and len(removed) == 1
-    for name in kept:
+    assert sorted(stored) == on_disk and len(on_disk) == 2  # the worst of 3 was deleted: not stored
+    assert all(view.tags[f"checkpoint/{n}"].startswith("kept, rank ") for n in stored)
+    for name in stored:
         meta = stored[name].metadata
         score = float(checkpoint.best_k_models[os.path.join(checkpoint.dirpath, name)])
         assert meta["score"] == pytest.approx(score)
@@ -159,6 +157,7 @@ def test_logger_stores_kept_checkpoints_and_marks_removed(tmp_path: Path, loader
         assert name == f"epoch={meta['epoch']}-step={meta['step']}.ckpt"
     best = view.tags["checkpoint/best"]
     assert best == Path(checkpoint.best_model_path).name
+    assert view.tags[f"checkpoint/{best}"] == "kept, rank 1"
     # the stored best checkpoint loads back and predicts like Lightning's own file
     x = torch.randn(5, 4)
     restored = Regressor.load_from_checkpoint(stored[best].path, weights_only=False).eval()
@@ -186,9 +185,9 @@ def test_callback_keeps_the_users_logger(tmp_path: Path, loaders) -> None:
     params = view.params
     assert params["hidden"] == 6 and params["seed"] == 11 and params["trainer/max_epochs"] == 3
     assert params["model/params/trainable"] == sum(p.numel() for p in model.parameters())
-    # train and validation metrics are logged apart, once per epoch
+    # the keys the user's logger got: per step and per epoch
     train_keys = set(view.metrics[view.metrics.key.str.startswith("train")].key)
-    assert train_keys == {"train_loss", "train_loss_epoch"}
+    assert train_keys == {"train_loss_step", "train_loss_epoch"}
     assert list(view.metric("train_loss_epoch").epoch) == [0, 1, 2]
     val_loss = view.metric("val_loss")
     assert list(val_loss.epoch)[:3] == [0, 1, 2] and len(val_loss) == 4  # + trainer.validate()

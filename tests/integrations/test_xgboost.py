@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -39,6 +40,11 @@ def _load(artifact: ll.ArtifactView) -> xgb.Booster:
     return booster
 
 
+def _only_run(experiment: str) -> ll.RunView:
+    (run_id,) = ll.runs(experiment)["id"]
+    return ll.get_run(run_id)
+
+
 def _metric(view: ll.RunView, key: str) -> list[float]:
     return view.metric(key).sort_values("step")["value"].tolist()
 
@@ -63,13 +69,8 @@ def test_train_records_curves_best_iteration_checkpoints_model_and_importances(c
         for metric in ("logloss", "auc"):
             assert _metric(view, f"{data}/{metric}") == history[data][metric]
     assert view.metric("valid/logloss")["step"].tolist() == list(range(len(history["valid"]["logloss"])))
-    assert view.summary["best_iteration"]["last"] == booster.best_iteration
-    assert view.summary["best_score"]["last"] == pytest.approx(booster.best_score)
-
-    config = view.params
-    assert config["xgb/config/learner/learner_train_param/objective"] == "binary:logistic"
-    assert config["xgb/config/learner/gradient_booster/tree_train_param/max_depth"] == "3"
-    assert "xgb/config/learner/gradient_booster/tree_train_param/eta" in config  # not passed: a default
+    assert view.summary["xgb/best_iteration"]["last"] == booster.best_iteration
+    assert view.summary["xgb/best_score"]["last"] == pytest.approx(booster.best_score)
 
     arts = {a.name: a for a in view.artifacts}
     checkpoints = sorted((a for a in view.artifacts if a.kind == "checkpoint"), key=lambda a: a.name)
@@ -103,6 +104,90 @@ def test_train_records_curves_best_iteration_checkpoints_model_and_importances(c
     assert ll.get_run(run.id).status == "finished"
 
 
+def test_params_are_recorded_as_given_and_the_full_configuration_as_json(cancer):
+    X, y = cancer
+    dtrain, dvalid = xgb.DMatrix(X[:400], y[:400]), xgb.DMatrix(X[400:], y[400:])
+    params = {**PARAMS, "eta": 0.3, "subsample": np.float32(0.5)}
+    cb = LedgerCallback(experiment="xgb-params")
+    booster = xgb.train(
+        params,
+        dtrain,
+        20,
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=4,
+        verbose_eval=False,
+        callbacks=[cb],
+    )
+    view = _only_run("xgb-params")
+    assert {k: v for k, v in view.params.items() if k.startswith("xgb/")} == {
+        "xgb/objective": "binary:logistic",
+        "xgb/eval_metric": ["logloss", "auc"],
+        "xgb/max_depth": 3,
+        "xgb/nthread": 1,
+        "xgb/eta": 0.3,
+        "xgb/subsample": 0.5,
+        "xgb/num_boost_round": 20,
+        "xgb/early_stopping_rounds": 4,
+        "xgb/maximize": None,
+    }
+    assert isinstance(view.params["xgb/max_depth"], int)
+    deep = ll.runs("xgb-params", where="params.xgb/max_depth >= 3 and params.xgb/eta < 0.5")
+    assert list(deep["id"]) == [view.id]
+    (config,) = [a for a in view.artifacts if a.name == "xgboost_config.json"]
+    with config.open("r") as f:
+        assert json.load(f) == json.loads(booster.save_config())  # every default included
+    assert cb.run is not None and cb.run.id == view.id
+
+    pairs = [("objective", "binary:logistic"), ("eval_metric", "auc"), ("eval_metric", "logloss")]
+    cb = LedgerCallback(experiment="xgb-pairs")
+    xgb.train(pairs, dtrain, 2, evals=[(dvalid, "valid")], verbose_eval=False, callbacks=[cb])
+    assert _only_run("xgb-pairs").params["xgb/eval_metric"] == ["auc", "logloss"]
+
+
+def test_the_wrapper_records_its_params_and_its_training_data(cancer):
+    X, y = cancer
+    cb = LedgerCallback(experiment="xgb-wrapper")
+    clf = xgb.XGBClassifier(
+        n_estimators=30,
+        max_depth=2,
+        early_stopping_rounds=3,
+        eval_metric=["logloss"],
+        n_jobs=1,
+        callbacks=[xgb.callback.EarlyStopping(rounds=5), cb],
+    )
+    clf.fit(X[:400], y[:400], eval_set=[(X[400:], y[400:])], verbose=False)
+    view = _only_run("xgb-wrapper")
+    params = view.params
+    assert params["xgb/n_estimators"] == 30 and params["xgb/max_depth"] == 2
+    assert params["xgb/early_stopping_rounds"] == 3
+    assert params["xgb/learning_rate"] is None  # not given: xgboost's default applies
+    assert params["xgb/callbacks"] == [
+        "xgboost.callback.EarlyStopping",
+        "labledger.integrations.xgboost.LedgerCallback",
+    ]
+    assert params["fit/eval_set"] == 1 and params["fit/sample_weight"] is False
+    assert not [k for k, v in params.items() if isinstance(v, str) and " at 0x" in v]
+    datasets = {d["name"]: d for d in view.datasets}
+    assert datasets["X"]["fingerprint"] == ll.fingerprint(X[:400]).digest
+    assert datasets["y"]["fingerprint"] == ll.fingerprint(y[:400]).digest
+    assert datasets["validation_0/X"]["fingerprint"] == ll.fingerprint(X[400:]).digest
+    assert datasets["X"]["role"] == "train" and datasets["validation_0/X"]["role"] == "evaluation"
+    assert view.completeness.parts["hyperparameters"][0]
+    assert view.completeness.parts["training configuration"][0]
+
+
+def test_params_declare_their_roles_for_completeness():
+    from labledger import completeness
+
+    roles = completeness.param_roles()
+    assert completeness.param_role("xgb/max_depth", roles) == "hyperparameter"
+    assert completeness.param_role("xgb/learning_rate", roles) == "hyperparameter"
+    for key in ("xgb/n_estimators", "xgb/num_boost_round"):  # as scikit-learn's estimator/n_estimators
+        assert completeness.param_role(key, roles) == "hyperparameter", key
+    for key in ("xgb/early_stopping_rounds", "xgb/eval_metric", "xgb/nthread", "xgb/seed", "xgb/device"):
+        assert completeness.param_role(key, roles) == "configuration", key
+
+
 def test_dmatrix_fingerprint_is_stable_and_content_sensitive(cancer):
     X, y = cancer
     with ll.start_run("fp") as run:
@@ -114,30 +199,45 @@ def test_dmatrix_fingerprint_is_stable_and_content_sensitive(cancer):
     assert a == b != c
 
 
-def test_cv_records_mean_and_std_per_iteration_and_final_folds(cancer):
+def error_rate(predt: np.ndarray, dmatrix: xgb.DMatrix) -> tuple[str, float]:
+    return "error_rate", float(np.mean((predt > 0.5) != dmatrix.get_label()))
+
+
+def test_cv_records_mean_std_and_each_fold_per_iteration_and_folds_at_the_best_iteration(cancer):
     X, y = cancer
     dtrain = xgb.DMatrix(X, y)
     with ll.start_run("xgb-cv") as run:
         frame = xgb.cv(
-            {"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+            {"objective": "binary:logistic", "max_depth": 2, "eta": 0.6, "nthread": 1},
             dtrain,
-            15,
+            200,
             nfold=3,
             seed=0,
+            custom_metric=error_rate,
+            early_stopping_rounds=3,
             callbacks=[LedgerCallback(run)],
         )
     view = ll.get_run(run.id)
+    best = len(frame) - 1  # xgb.cv keeps the rows up to the best iteration
+    evaluated = best + 3 + 1
     for data in ("train", "test"):
-        np.testing.assert_allclose(
-            _metric(view, f"{data}/logloss"), frame[f"{data}-logloss-mean"], rtol=1e-12
-        )
-        np.testing.assert_allclose(
-            _metric(view, f"{data}/logloss/std"), frame[f"{data}-logloss-std"], rtol=1e-9
-        )
-        stats = view.fold_stats[("logloss", data)]
-        assert stats["n"] == 3
-        assert stats["mean"] == pytest.approx(frame[f"{data}-logloss-mean"].iloc[-1], rel=1e-5)
-        assert stats["std"] == pytest.approx(frame[f"{data}-logloss-std"].iloc[-1], rel=1e-3)
+        for metric in ("logloss", "error_rate"):
+            mean = _metric(view, f"{data}/{metric}")
+            assert len(mean) == evaluated  # every evaluated iteration, also those after the best
+            np.testing.assert_allclose(mean[: best + 1], frame[f"{data}-{metric}-mean"], rtol=1e-12)
+            std = _metric(view, f"{data}/{metric}/std")
+            np.testing.assert_allclose(std[: best + 1], frame[f"{data}-{metric}-std"], rtol=1e-9, atol=1e-15)
+            folds = np.array([_metric(view, f"fold{k}/{data}/{metric}") for k in range(3)])
+            np.testing.assert_allclose(folds.mean(axis=0), mean, rtol=1e-12)
+            stats = view.fold_stats[(metric, data)]  # the folds at the best iteration, custom metric too
+            assert stats["n"] == 3
+            stored = view.folds.query("key == @metric and split == @data").sort_values("fold")["value"]
+            assert stored.tolist() == folds[:, best].tolist()
+            assert stats["mean"] == pytest.approx(frame[f"{data}-{metric}-mean"].iloc[-1], rel=1e-12)
+            assert stats["std"] == pytest.approx(frame[f"{data}-{metric}-std"].iloc[-1], rel=1e-9, abs=1e-15)
+    assert view.summary["xgb/best_iteration"]["last"] == best
+    assert view.params["cv/n_splits"] == 3 and view.params["cv/random_state"] == 0
+    assert view.params["xgb/custom_metric"].endswith("error_rate")
 
 
 def test_sklearn_wrapper_starts_and_ends_its_own_run():
@@ -152,6 +252,7 @@ def test_sklearn_wrapper_starts_and_ends_its_own_run():
     assert view.status == "finished"
     assert _metric(view, "validation_0/rmse") == reg.evals_result()["validation_0"]["rmse"]
     assert {a.kind for a in view.artifacts} >= {"model", "feature_importance", "plot"}
+    assert view.params["xgb/n_estimators"] == 12
 
 
 def test_a_cloned_estimator_logs_to_the_same_run():

@@ -103,3 +103,58 @@ def test_policy_from_pyproject(tmp_path, monkeypatch):
     monkeypatch.setenv("LABLEDGER_COMPLETENESS", "off")
     assert ll.completeness.policy() == "off"
     assert os.getcwd() == str(project)
+
+
+@pytest.mark.timeout(60)
+def test_warnings_name_the_integration_that_started_the_run(monkeypatch):
+    monkeypatch.setenv("LABLEDGER_COMPLETENESS", "warn")
+    origin = "labledger.integrations.keras.LedgerCallback"
+    hint = "labledger.integrations.keras.LedgerCallback(..., hypothesis='...')"
+    with pytest.warns(CompletenessWarning, match="no hypothesis") as started:
+        run = ll.start_run("by-keras", origin=origin, activate=False)
+    assert hint in str(started[0].message) and "start_run" not in str(started[0].message)
+    run.log_params({"optimizer/learning_rate": 0.01})
+    assert run.completeness().parts["notes/hypothesis"] == (False, hint)
+    with pytest.warns(CompletenessWarning, match=r"missing: .*notes/hypothesis") as ended:
+        run.end()
+    assert f"Say what the run should show with {hint} or run.note(...)" in str(ended[0].message)
+    view = ll.get_run(run.id)
+    assert view.source["origin"] == origin and view.source["argv"]
+    assert view.completeness.parts["notes/hypothesis"] == (False, hint)
+
+    # a run started directly still points at start_run
+    with pytest.warns(CompletenessWarning, match=r"start_run\(\.\.\., hypothesis='\.\.\.'\)"):
+        plain = ll.start_run("by-hand")
+    plain.note("a note is enough")
+    plain.end()
+    assert "origin" not in ll.get_run(plain.id).source
+
+    monkeypatch.setenv("LABLEDGER_COMPLETENESS", "strict")
+    with pytest.raises(CompletenessError, match=r"LedgerCallback\(\.\.\., hypothesis="):
+        ll.start_run("by-keras", origin=origin)
+
+
+@pytest.mark.parametrize("origin", ["", "not a name", "a..b", 3, "x" * 50 + "(...)"])
+def test_origin_must_be_a_dotted_name(origin):
+    from labledger.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="give the dotted name the user called"):
+        ll.start_run("by-keras", origin=origin)
+    assert ll.runs("by-keras").empty
+
+
+def test_built_in_rules_match_whole_words_of_several_parts():
+    from labledger.completeness import param_role
+
+    roles = {
+        "max_iter": "configuration",
+        "xgb/num_boost_round": "configuration",
+        "cv/n_splits": "configuration",
+        "early_stopping_rounds": "configuration",
+        "trainer/max_epochs": "configuration",
+        "epochs": "configuration",
+        "max_iterations": "hyperparameter",  # a whole word only
+        "C": "hyperparameter",
+        "model/class": None,
+    }
+    assert {k: param_role(k, {}) for k in roles} == roles

@@ -233,6 +233,79 @@ def test_hook_labledger_pipeline_logged(recorder, run):
     assert record.structure["class"] == "sklearn.pipeline.Pipeline"
 
 
+@pytest.mark.timeout(60)
+def test_hook_labledger_param_roles(run, tmp_path):
+    from labledger.completeness import param_role, param_roles
+
+    params = {"lgb/num_leaves": 31, "lgb/lr": 0.1, "lgb/num_threads": 2}
+    run.log_params(params)
+    before = run.completeness()
+    # built-in rules: "lr" reads as configuration, "num_threads" as a hyperparameter
+    assert before.parts["hyperparameters"] == (True, "2 params")
+    assert before.parts["training configuration"] == (True, "lgb/lr")
+
+    class Lgb:
+        @ll.hookimpl
+        def labledger_param_roles(self):
+            return {"lgb/": "hyperparameter", "lgb/num_threads": "configuration"}
+
+    class Other:  # a shorter prefix of another plugin loses to Lgb's longer ones
+        @ll.hookimpl
+        def labledger_param_roles(self):
+            return {"l": "configuration", "unrelated/": "hyperparameter"}
+
+    class Silent:
+        @ll.hookimpl
+        def labledger_param_roles(self):
+            return None
+
+    plugins.register(Other(), name="other-roles")
+    plugins.register(Lgb(), name="lgb-roles")
+    plugins.register(Silent(), name="silent-roles")
+    assert {"lgb/": "hyperparameter", "l": "configuration"}.items() <= param_roles().items()
+    after = run.completeness()
+    assert after.parts["hyperparameters"] == (True, "2 params")
+    assert after.parts["training configuration"] == (True, "lgb/num_threads")
+    assert [param_role(k) for k in params] == ["hyperparameter", "hyperparameter", "configuration"]
+    assert param_role("log_every") == "configuration"  # only "l" matches
+    run.end()
+    view = ll.get_run(run.id).completeness  # what `labledger audit` and `show` report
+    assert view.parts["training configuration"] == (True, "lgb/num_threads")
+
+    # the project's pyproject.toml wins over every plugin
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.labledger.param_roles]\n"lgb/num_threads" = "hyperparameter"\n'
+    )
+    assert param_role("lgb/num_threads") == "hyperparameter"
+    assert ll.get_run(run.id).completeness.parts["training configuration"][0] is False
+
+
+@pytest.mark.timeout(60)
+def test_invalid_param_roles_are_reported_and_ignored(run, tmp_path, capsys):
+    from labledger.completeness import param_role
+
+    class Bad:
+        @ll.hookimpl
+        def labledger_param_roles(self):
+            return {"lgb/": "hyper"}
+
+    class Good:
+        @ll.hookimpl
+        def labledger_param_roles(self):
+            return {"lgb/lr": "hyperparameter"}
+
+    plugins.register(Bad(), name="bad-roles")
+    plugins.register(Good(), name="good-roles")
+    with pytest.warns(PluginWarning, match=r"bad-roles.*'lgb/' as 'hyper'; choose 'hyperparameter' or"):
+        assert param_role("lgb/lr") == "hyperparameter"
+        assert param_role("lgb/max_iter") == "configuration"  # built-in rule: Bad's answer is ignored
+    (tmp_path / "pyproject.toml").write_text('[tool.labledger]\nparam_roles = ["optimizer/"]\n')
+    from labledger.completeness import CompletenessWarning
+
+    with pytest.warns(CompletenessWarning, match=r"declares param roles as a list; give a mapping"):
+        assert param_role("lgb/lr") == "hyperparameter"
+
+
 def test_hook_labledger_register_commands():
     import click
     from click.testing import CliRunner

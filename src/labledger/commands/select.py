@@ -134,6 +134,11 @@ def leaderboard(
 )
 @click.option("--x", "x_axis", type=click.Choice(["step", "epoch"]), default="step", show_default=True)
 @click.option("--where", default=None, help="With --params: only runs matching this filter.")
+@click.option(
+    "--children/--no-children",
+    default=False,
+    help="With --params: include nested (child) runs, such as a search's candidates.",
+)
 @split_option
 @store_option
 @library_errors
@@ -145,6 +150,7 @@ def plot(
     params: tuple[str, ...],
     x_axis: str,
     where: str | None,
+    children: bool,
     split: str,
     store: str | None,
 ) -> None:
@@ -155,6 +161,7 @@ def plot(
         labledger plot digits/mlp-a digits/mlp-b --metric val_loss -o loss.png
         labledger plot digits/svc digits/logreg --folds --metric accuracy -o folds.html
         labledger plot digits --params C --params gamma --metric accuracy -o params.svg
+        labledger plot digits-search --params svc__C --metric accuracy --children -o c.png
     """
     from labledger import plots
 
@@ -165,7 +172,14 @@ def plot(
         if len(targets) != 1:
             raise click.UsageError("with --params give one EXPERIMENT")
         path = plots.plot_params(
-            targets[0], list(params), metrics[0], output, split=split, where=where, store=st
+            targets[0],
+            list(params),
+            metrics[0],
+            output,
+            split=split,
+            where=where,
+            store=st,
+            include_children=children,
         )
     elif folds:
         path = plots.plot_folds(list(targets), metrics[0], output, split=split, store=st)

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
 FINAL_STATUSES = ("finished", "failed", "killed")
-ARTIFACT_KINDS = (
+#: The artifact kinds of schema v1-v3 (a migration's SQL never changes once released).
+_V1_ARTIFACT_KINDS = (
     "model",
     "checkpoint",
     "plot",
@@ -24,6 +25,8 @@ ARTIFACT_KINDS = (
     "code",
     "other",
 )
+#: What ``Run.log_artifact(kind=...)`` accepts: v4 adds ``config`` (a training configuration file).
+ARTIFACT_KINDS = (*_V1_ARTIFACT_KINDS[:-1], "config", "other")
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -134,7 +137,7 @@ CREATE TABLE artifacts (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs(id),
     name TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN {_in(ARTIFACT_KINDS)}),
+    kind TEXT NOT NULL CHECK (kind IN {_in(_V1_ARTIFACT_KINDS)}),
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
     media_type TEXT NOT NULL,
@@ -217,8 +220,32 @@ ALTER TABLE runs ADD COLUMN pid_ns INTEGER;
 ALTER TABLE runs ADD COLUMN boot_id TEXT;
 """
 
+# v4: the artifact kind ``config`` (a configuration file, e.g. LightningCLI's config.yaml).
+# SQLite cannot change a CHECK constraint in place: the table is rebuilt, rows and ids kept.
+V4 = f"""
+CREATE TABLE artifacts_v4 (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN {_in(ARTIFACT_KINDS)}),
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (run_id, name)
+);
+INSERT INTO artifacts_v4 (id, run_id, name, kind, sha256, size, media_type, metadata, created_at)
+SELECT id, run_id, name, kind, sha256, size, media_type, metadata, created_at FROM artifacts;
+DROP TABLE artifacts;
+ALTER TABLE artifacts_v4 RENAME TO artifacts;
+CREATE TRIGGER artifacts_run_open BEFORE INSERT ON artifacts
+WHEN NEW.kind != 'code' AND (SELECT status FROM runs WHERE id = NEW.run_id) NOT IN ('running', 'crashed')
+BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
+"""
+
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,231 @@
+"""The cross-validation conventions every scikit-learn run follows, and recording ``cross_validate``.
+
+The comparison features rely on them: a run evaluated by cross-validation has
+the params ``cv/class`` (fully qualified), ``cv/n_splits``, ``cv/shuffle``,
+``cv/random_state`` and ``cv/fingerprint`` (SHA-256 of the actual train/test
+indices, ``None`` when the splitter does not yield the same folds on every
+call), one ``scoring/<key>`` param per fold key (what the score means), its
+datasets' fingerprints, and its per-fold scores through
+:meth:`labledger.Run.log_folds` under the scorer's name, split ``test`` or ``train``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.model_selection._search import BaseSearchCV
+
+from labledger.integrations._sklearn_capture import FitCurves, SearchCapture
+from labledger.integrations._sklearn_values import estimator_params, plain, qualname
+from labledger.run import Run
+
+__all__ = [
+    "DatasetRecord",
+    "cv_fingerprint",
+    "cv_params",
+    "guard",
+    "log_curves",
+    "log_estimator",
+    "record_cross_validate",
+    "record_datasets",
+    "score_definition",
+    "scoring_keys",
+]
+
+Report = Callable[[str, BaseException], None]
+#: ``(name, role, fingerprint)`` of a dataset a run recorded.
+DatasetRecord = tuple[str, str, str]
+
+
+def cv_fingerprint(splits: Iterable[tuple[Any, Any]]) -> str:
+    """SHA-256 of the train/test indices of every fold, in fold order."""
+    h = hashlib.sha256()
+    for train, test in splits:
+        h.update(np.asarray(train, dtype=np.int64).tobytes())
+        h.update(b"|")
+        h.update(np.asarray(test, dtype=np.int64).tobytes())
+        h.update(b";")
+    return h.hexdigest()
+
+
+def yields_constant_splits(cv: Any) -> bool:
+    shuffle = getattr(cv, "shuffle", True)
+    random_state = getattr(cv, "random_state", 0)
+    return isinstance(random_state, int | np.integer) or not shuffle
+
+
+def cv_params(
+    cv: Any, X: Any = None, y: Any = None, groups: Any = None, splits: list[Any] | None = None
+) -> dict[str, Any]:
+    """The ``cv/*`` params of a checked splitter; ``splits`` are the folds used, when known."""
+    random_state = getattr(cv, "random_state", None)
+    shuffle = getattr(cv, "shuffle", None)
+    n_splits: int | None = len(splits) if splits is not None else None
+    if n_splits is None:
+        try:
+            n_splits = int(cv.get_n_splits(X, y, groups))
+        except Exception:
+            n_splits = None
+    fingerprint = None
+    if splits is not None:
+        fingerprint = cv_fingerprint(splits)
+    elif X is not None and yields_constant_splits(cv):
+        fingerprint = cv_fingerprint(cv.split(X, y, groups))
+    return {
+        "cv/class": qualname(cv),
+        "cv/n_splits": n_splits,
+        "cv/shuffle": None if shuffle is None else bool(shuffle),
+        "cv/random_state": plain(random_state),
+        "cv/fingerprint": fingerprint,
+    }
+
+
+def score_definition(estimator: Any) -> str:
+    """What ``estimator.score`` computes, resolved through pipelines and searches.
+
+    ``accuracy``/``r2`` for the mixins' own ``score``; a search scores with its
+    refit scorer (its ``scoring``, or its estimator's ``score`` without one).
+    """
+    final = estimator
+    for _ in range(20):
+        if hasattr(final, "steps"):  # a Pipeline scores with its last step
+            final = final.steps[-1][1]
+        elif isinstance(final, BaseSearchCV):
+            scoring, refit = final.scoring, final.refit
+            if scoring is None:
+                final = final.estimator
+            elif isinstance(scoring, str):
+                return scoring
+            elif isinstance(scoring, Mapping) and isinstance(refit, str) and refit in scoring:
+                chosen = scoring[refit]
+                return chosen if isinstance(chosen, str) else str(plain(chosen))
+            elif isinstance(scoring, list | tuple | set) and isinstance(refit, str):
+                return refit
+            elif callable(scoring):
+                return str(plain(scoring))
+            else:
+                break
+        else:
+            break
+    score = getattr(type(final), "score", None)
+    if score is ClassifierMixin.score:
+        return "accuracy"
+    if score is RegressorMixin.score:
+        return "r2"
+    return f"{qualname(final)}.score"
+
+
+def scoring_keys(scoring: Any, estimator: Any, result_keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Map scikit-learn's score names (``score``, ``accuracy``) to ``(fold key, definition)``."""
+    names = list(result_keys)
+    if scoring is None:
+        return {n: (n, score_definition(estimator)) for n in names}
+    if isinstance(scoring, str):
+        return {n: (scoring if n == "score" else n, scoring) for n in names}
+    if isinstance(scoring, Mapping):
+        return {n: (n, s if isinstance(s, str) else str(plain(s))) for n, s in scoring.items() if n in names}
+    if isinstance(scoring, list | tuple | set):
+        return {n: (n, n) for n in names}
+    return {n: (n, str(plain(scoring))) for n in names}  # a callable (one score or a dict of them)
+
+
+def record_cross_validate(
+    run: Run,
+    estimator: Any,
+    X: Any,
+    y: Any,
+    groups: Any,
+    cv: Any,
+    scoring: Any,
+    results: Mapping[str, Any],
+    indices: Mapping[str, Any] | None,
+    *,
+    capture: SearchCapture | None = None,
+    log_datasets: bool = True,
+    report: Report | None = None,
+) -> None:
+    """Record one ``cross_validate`` call: estimator, splitter, scores per fold, times."""
+    warn = report or (lambda what, error: None)
+    checked = check_cv(cv, y, classifier=is_classifier(estimator))
+    splits = list(zip(indices["train"], indices["test"], strict=True)) if indices else None
+    names = [k[len("test_") :] for k in results if k.startswith("test_")]
+    keys = scoring_keys(scoring, estimator, names)
+    params: dict[str, Any] = {"estimator/class": qualname(estimator)}
+    params.update({f"estimator/{k}": v for k, v in estimator_params(estimator).items()})
+    params.update(cv_params(checked, X, y, groups, splits=splits))
+    params.update({f"scoring/{key}": definition for key, definition in keys.values()})
+    run.log_params(params)
+    if log_datasets:
+        guard(warn, "dataset fingerprints", record_datasets, run, X, y)
+    guard(warn, "pipeline version", run.log_pipeline, estimator, name="pipeline")
+    for sk_name, (key, _) in keys.items():
+        for split in ("test", "train"):
+            column = results.get(f"{split}_{sk_name}")
+            if column is not None:
+                run.log_folds(key, np.asarray(column).tolist(), split=split)
+    metrics = {}
+    for name in ("fit_time", "score_time"):
+        if name in results:
+            values = np.asarray(results[name], dtype=float)
+            metrics[f"{name}/mean"] = float(values.mean())
+            metrics[f"{name}/std"] = float(values.std())
+    run.log_metrics(metrics)
+    if capture is not None:
+        log_curves(run, capture.for_candidate(0))
+
+
+def log_curves(run: Run, fits: list[FitCurves]) -> None:
+    """Per-fold training curves as ``fold<k>/<key>``, their mean over folds as ``<key>`` (and ``/std``)."""
+    fits = [f for f in fits if f.points]
+    for fit in fits:
+        for key, points in fit.points.items():
+            for step, value in sorted(points.items()):
+                run.log_metric(f"fold{fit.split}/{key}", value, step=step)
+        for key, value in fit.summary.items():
+            run.log_metric(f"fold{fit.split}/{key}", value)
+    if len(fits) < 2:
+        return
+    for key in fits[0].points:
+        steps = set(fits[0].points[key])
+        for fit in fits[1:]:
+            steps &= set(fit.points.get(key, {}))
+        for step in sorted(steps):
+            values = [fit.points[key][step] for fit in fits]
+            run.log_metrics({key: float(np.mean(values)), f"{key}/std": float(np.std(values))}, step=step)
+
+
+def record_datasets(run: Run, X: Any, y: Any) -> list[DatasetRecord]:
+    """Fingerprints of ``X`` (role ``train``) and ``y`` (role ``target``); returns what was recorded."""
+    out = [("X", "train", run.log_dataset("X", X, role="train"))]
+    if y is not None:
+        out.append(("y", "target", run.log_dataset("y", y, role="target")))
+    return out
+
+
+def log_estimator(run: Run, estimator: Any, name: str) -> None:
+    """Store a fitted estimator as a ``model`` artifact (joblib), with its class in the metadata."""
+    if hasattr(run, "log_model"):
+        run.log_model(estimator, name=name)
+        return
+    import joblib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        joblib.dump(estimator, path)
+        run.log_artifact(path, kind="model", name=path.name, metadata={"class": qualname(estimator)})
+
+
+def guard(report: Report, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; a failure is reported, not raised: an optional record never loses the rest."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:
+        report(what, error)
+        return None

@@ -1,0 +1,259 @@
+"""What the XGBoost integration records: params, data, configuration, model, importances, folds.
+
+Plain functions of a run and xgboost objects; :mod:`labledger.integrations._xgboost_session`
+decides when each is called.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import xgboost as xgb
+
+import labledger as ll
+from labledger.errors import InvalidValueError
+from labledger.integrations._training import plain, qualified_name
+
+IMPORTANCE_TYPES = ("gain", "weight", "cover")
+CONFIG_ARTIFACT = "xgboost_config.json"
+
+
+def describe(value: Any) -> Any:
+    """A param value: JSON-compatible, and never a memory address (objects become their class name)."""
+    if isinstance(value, Mapping):
+        return {str(k): describe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [describe(v) for v in value]
+    out = plain(value)
+    if isinstance(out, str) and not isinstance(value, str) and " at 0x" in out:
+        return qualified_name(value)
+    return out
+
+
+def booster_params(params: Any) -> dict[str, Any]:
+    """The params given to ``xgb.train``/``xgb.cv``, by their own names and with their own types.
+
+    A list of ``(name, value)`` pairs (xgboost's way to repeat a key) becomes a dict whose
+    repeated keys hold lists: ``[("eval_metric", "auc"), ("eval_metric", "logloss")]`` →
+    ``{"eval_metric": ["auc", "logloss"]}``.
+    """
+    if not params:
+        return {}
+    items = params.items() if isinstance(params, Mapping) else list(params)
+    out: dict[str, Any] = {}
+    for key, value in items:
+        name, described = str(key), describe(value)
+        if name in out:
+            previous = out[name] if isinstance(out[name], list) else [out[name]]
+            out[name] = [*previous, described]
+        else:
+            out[name] = described
+    return out
+
+
+def _callable_name(fn: Any) -> str | None:
+    return None if fn is None else str(describe(fn))
+
+
+def train_params(found: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """Params of a direct ``xgb.train``/``xgb.cv`` call, read from its frame's locals."""
+    params: dict[str, Any] = {f"xgb/{k}": v for k, v in booster_params(found.get("params")).items()}
+    params["xgb/num_boost_round"] = found.get("num_boost_round")
+    params["xgb/early_stopping_rounds"] = found.get("early_stopping_rounds")
+    params["xgb/maximize"] = found.get("maximize")
+    for name in ("custom_metric", "obj"):
+        if found.get(name) is not None:
+            params[f"xgb/{name}"] = _callable_name(found[name])
+    if kind == "train" and found.get("xgb_model") is not None:
+        model = found["xgb_model"]
+        params["xgb/xgb_model"] = "Booster" if isinstance(model, xgb.Booster) else describe(model)
+    if kind == "cv":
+        folds = found.get("folds")
+        if folds is None:
+            params["cv/n_splits"] = found.get("nfold")
+        elif isinstance(folds, list | tuple):
+            params["cv/n_splits"] = len(folds)
+            params["cv/class"] = "explicit"
+        else:
+            params["cv/n_splits"] = getattr(folds, "n_splits", None)
+            params["cv/class"] = qualified_name(folds)
+        params["cv/stratified"] = found.get("stratified")
+        params["cv/shuffle"] = found.get("shuffle")
+        params["cv/random_state"] = found.get("seed")
+        params["cv/metrics"] = describe(found.get("metrics") or None)
+    return {k: describe(v) for k, v in params.items()}
+
+
+def wrapper_params(estimator: Any, found: Mapping[str, Any]) -> dict[str, Any]:
+    """A scikit-learn wrapper's params: ``get_params()`` as ``xgb/*``, what ``fit`` was given as ``fit/*``."""
+    given = dict(estimator.get_params(deep=False))
+    callbacks = given.pop("callbacks", None)
+    params: dict[str, Any] = {f"xgb/{k}": describe(v) for k, v in given.items()}
+    params["xgb/callbacks"] = [qualified_name(c) for c in callbacks] if callbacks else None
+    eval_set = found.get("eval_set")
+    params["fit/eval_set"] = len(eval_set) if eval_set else 0
+    params["fit/sample_weight"] = found.get("sample_weight") is not None
+    params["fit/xgb_model"] = found.get("xgb_model") is not None
+    return params
+
+
+def _fingerprintable(data: Any) -> bool:
+    """A DMatrix keeps its data; a QuantileDMatrix (the scikit-learn wrapper's default) does not."""
+    return isinstance(data, xgb.DMatrix) and not isinstance(data, xgb.QuantileDMatrix)
+
+
+def log_dmatrix_datasets(run: ll.Run, found: Mapping[str, Any]) -> None:
+    """Fingerprints of the DMatrix data given to ``xgb.train``/``xgb.cv``: ``dtrain``, ``eval/<name>``."""
+    dtrain = found.get("dtrain")
+    if _fingerprintable(dtrain):
+        run.log_dataset("dtrain", dtrain, role="train")
+    for data, name in found.get("evals") or ():
+        if _fingerprintable(data) and data is not dtrain:
+            run.log_dataset(f"eval/{name}", data, role="evaluation")
+
+
+def log_wrapper_datasets(run: ll.Run, found: Mapping[str, Any]) -> None:
+    """Fingerprints of a wrapper's ``fit(X, y, eval_set=...)``: ``X``, ``y``, ``validation_<i>/X``, ..."""
+
+    def one(name: str, data: Any, role: str) -> None:
+        if data is not None:
+            with suppress(InvalidValueError):  # a type no plugin fingerprints
+                run.log_dataset(name, data, role=role)
+
+    one("X", found.get("X"), "train")
+    one("y", found.get("y"), "target")
+    for i, pair in enumerate(found.get("eval_set") or ()):
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            one(f"validation_{i}/X", pair[0], "evaluation")
+            one(f"validation_{i}/y", pair[1], "evaluation")
+
+
+def log_config(run: ll.Run, booster: xgb.Booster) -> None:
+    """The booster's full effective configuration (``save_config()``, defaults included) as JSON."""
+    config = json.loads(booster.save_config())
+    with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
+        path = Path(tmp) / CONFIG_ARTIFACT
+        path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+        meta = {"format": "json", "source": "xgboost.Booster.save_config"}
+        run.log_artifact(path, kind="config", name=CONFIG_ARTIFACT, metadata=meta)
+
+
+def log_checkpoint(run: ll.Run, booster: xgb.Booster, iteration: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
+        path = Path(tmp) / f"checkpoint-{iteration:06d}.ubj"
+        booster.save_model(path)
+        meta = {"iteration": iteration, "format": "ubj"}
+        run.log_artifact(path, kind="checkpoint", name=path.name, metadata=meta)
+
+
+def best(model: Any) -> dict[str, float]:
+    """``xgb/best_iteration`` and ``xgb/best_score`` when early stopping set them."""
+    out: dict[str, float] = {}
+    iteration, score = model.attr("best_iteration"), model.attr("best_score")
+    if iteration is not None:
+        out["xgb/best_iteration"] = float(int(iteration))
+    if score is not None:
+        value = _first_number(score)
+        if value is not None:
+            out["xgb/best_score"] = value
+    return out
+
+
+def _first_number(text: str) -> float | None:
+    """A score attribute as a number: ``"0.31"``, or the mean of ``"(0.31, 0.02)"`` (xgb.cv, xgboost 2.0)."""
+    try:
+        return float(text)
+    except ValueError:
+        head = text.strip().lstrip("([").split(",")[0].strip()
+        try:
+            return float(head)
+        except ValueError:
+            return None
+
+
+def log_booster(run: ll.Run, booster: xgb.Booster) -> None:
+    """The model ``xgb.train`` returns, as ``model.ubj`` (a ``model`` artifact)."""
+    with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
+        path = Path(tmp) / "model.ubj"
+        booster.save_model(path)
+        meta: dict[str, Any] = {"format": "ubj", "num_boosted_rounds": booster.num_boosted_rounds()}
+        found = best(booster)
+        if "xgb/best_iteration" in found:
+            meta["best_iteration"] = int(found["xgb/best_iteration"])
+        if "xgb/best_score" in found:
+            meta["best_score"] = found["xgb/best_score"]
+        run.log_model(booster, name=path.name, path=path, metadata=meta)
+
+
+def importance_table(booster: xgb.Booster) -> list[dict[str, Any]]:
+    """One row per feature used in a split: its gain, weight and cover (``Booster.get_score``)."""
+    scores = {kind: booster.get_score(importance_type=kind) for kind in IMPORTANCE_TYPES}
+    features = list(dict.fromkeys(f for kind in IMPORTANCE_TYPES for f in scores[kind]))
+    rows = [{"feature": f, **{kind: scores[kind].get(f, 0.0) for kind in IMPORTANCE_TYPES}} for f in features]
+    return sorted(rows, key=lambda r: -float(r["gain"]))
+
+
+def log_importance(run: ll.Run, booster: xgb.Booster) -> None:
+    rows = importance_table(booster)
+    if not rows:
+        return
+    with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
+        table = Path(tmp) / "feature_importance.csv"
+        with open(table, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["feature", *IMPORTANCE_TYPES])
+            writer.writeheader()
+            writer.writerows(rows)
+        run.log_artifact(table, kind="feature_importance", name=table.name, metadata={"features": len(rows)})
+        plot = Path(tmp) / "feature_importance.png"
+        if _plot_importance(rows, plot):
+            run.log_artifact(plot, kind="plot", name=plot.name, metadata={"importance_type": "gain"})
+
+
+def _plot_importance(rows: list[dict[str, Any]], path: Path, top: int = 20) -> bool:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    shown = rows[:top][::-1]
+    labels = [str(r["feature"]) for r in shown]
+    width, height = 6.0, 0.3 * len(shown) + 1.2
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    # fixed margins (tight_layout measures every label and costs more than drawing the figure)
+    left = min(0.6, (0.3 + 0.075 * max(map(len, labels))) / width)
+    fig.subplots_adjust(left=left, right=0.96, bottom=0.55 / height, top=1 - 0.4 / height)
+    ax = fig.subplots()
+    ax.barh(labels, [float(r["gain"]) for r in shown])
+    ax.set_xlabel("gain")
+    ax.set_title("XGBoost feature importance")
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def parse_fold_scores(lines: list[str]) -> dict[tuple[str, str], list[float]]:
+    """``xgb.cv``'s per-fold evaluation lines → ``{(data, metric): [fold 0, fold 1, ...]}``.
+
+    A line reads ``[3]\\ttrain-logloss:0.41\\ttest-logloss:0.45\\ttest-my_metric:0.1``; the
+    data name ends at the first ``-``, as in xgboost's own parsing.
+    """
+    out: dict[tuple[str, str], list[float]] = {}
+    for line in lines:
+        text = line.decode() if isinstance(line, bytes) else str(line)
+        for item in text.split()[1:]:
+            name, _, value = item.rpartition(":")
+            data, _, metric = name.partition("-")
+            out.setdefault((data, metric), []).append(float(value))
+    return out
+
+
+def log_cv_folds(run: ll.Run, scores: dict[tuple[str, str], list[float]]) -> None:
+    """One iteration's per-fold values of every metric as folds (key = metric, split = data)."""
+    for (data, metric), values in scores.items():
+        run.log_folds(metric, values, split=data)
