@@ -231,7 +231,9 @@ def test_cv_records_mean_std_and_each_fold_per_iteration_and_folds_at_the_best_i
             np.testing.assert_allclose(folds.mean(axis=0), mean, rtol=1e-12)
             stats = view.fold_stats[(metric, data)]  # the folds at the best iteration, custom metric too
             assert stats["n"] == 3
-            stored = view.folds.query("key == @metric and split == @data").sort_values("fold")["value"]
+            folds_frame = view.folds
+            chosen = folds_frame[(folds_frame.key == metric) & (folds_frame.split == data)]
+            stored = chosen.sort_values("fold")["value"]
             assert stored.tolist() == folds[:, best].tolist()
             assert stats["mean"] == pytest.approx(frame[f"{data}-{metric}-mean"].iloc[-1], rel=1e-12)
             assert stats["std"] == pytest.approx(frame[f"{data}-{metric}-std"].iloc[-1], rel=1e-9, abs=1e-15)
@@ -274,9 +276,7 @@ def test_candidates_of_a_tracked_search_get_their_folds_curves():
     search = GridSearchCV(estimator, {"max_depth": [2, 3], "learning_rate": [0.3]}, cv=cv)
     search.fit(X, y, eval_set=[(X, y)], verbose=False)
 
-    parent = ll.get_run(
-        ll.runs("xgb-search", include_children=True).query("parent_id != parent_id").iloc[0]["id"]
-    )
+    parent = ll.get_run(_parents(ll.runs("xgb-search", include_children=True)).iloc[0]["id"])
     assert len(parent.children) == 2
     # the refit is the search run's own training
     assert (
@@ -313,3 +313,8 @@ def test_parallel_workers_write_nothing():
 def test_invalid_checkpoint_interval_is_refused():
     with pytest.raises(ll.errors.InvalidValueError, match="checkpoint_every"):
         LedgerCallback(checkpoint_every=0)
+
+
+def _parents(frame):
+    """The rows without a parent run."""
+    return frame[frame.parent_id.isna()]
