@@ -1,17 +1,29 @@
 """The cross-validation conventions every scikit-learn run follows, and recording ``cross_validate``.
 
-The comparison features rely on them: a run evaluated by cross-validation has
-the params ``cv/class`` (fully qualified), ``cv/n_splits``, ``cv/shuffle``,
-``cv/random_state`` and ``cv/fingerprint`` (SHA-256 of the actual train/test
-indices, ``None`` when the splitter does not yield the same folds on every
-call), one ``scoring/<key>`` param per fold key (what the score means), its
-datasets' fingerprints, and its per-fold scores through
-:meth:`labledger.Run.log_folds` under the scorer's name, split ``test`` or ``train``.
+The comparison features rely on them. A run evaluated by cross-validation (a
+search, each of its candidates, a ``cross_validate``/``cross_val_score`` call) has:
+
+- the design of its folds (:func:`labledger.cv_design.design_params`): ``cv/class`` (fully
+  qualified; ``explicit`` for a list of index pairs), ``cv/n_splits`` (folds evaluated:
+  100 for 10×10 repeated k-fold), ``cv/shuffle``, ``cv/random_state``, ``cv/fingerprint``
+  (SHA-256 of the actual train/test indices, ``None`` when the splitter does not yield the
+  same folds on every call); ``cv/n_repeats`` and ``cv/k`` of a repeated splitter;
+  ``cv/test_size``, ``cv/train_size``, ``cv/gap``, ``cv/max_train_size`` when the splitter
+  has them; ``cv/groups`` (fingerprint of the ``groups`` given); the measured
+  ``cv/train_sizes``, ``cv/test_sizes`` of every fold (means ``cv/n_train``, ``cv/n_test``)
+  and ``cv/time_ordered``, when the sizes can be known;
+- one ``scoring/<key>`` param per fold key (what the score means: a scorer's name, or
+  scikit-learn's description of a custom scorer, ``greater_is_better=False`` included) and
+  ``direction/<key>`` = ``max``: scikit-learn's scores are greater-is-better (losses negated);
+- its datasets' fingerprints, and its per-fold scores through :meth:`labledger.Run.log_folds`
+  under the scorer's name, split ``test`` or ``train``. A default-scored call records the
+  estimator's ``score`` under what it computes (``accuracy`` for a classifier, ``r2`` for a
+  regressor; ``score`` for an estimator's own ``score`` method).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,6 +34,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
 
+from labledger import cv_design
 from labledger.integrations._sklearn_capture import FitCurves, SearchCapture
 from labledger.integrations._sklearn_values import estimator_params, plain, qualname
 from labledger.run import Run
@@ -37,6 +50,7 @@ __all__ = [
     "record_datasets",
     "score_definition",
     "scoring_keys",
+    "scoring_params",
 ]
 
 Report = Callable[[str, BaseException], None]
@@ -46,45 +60,27 @@ DatasetRecord = tuple[str, str, str]
 
 def cv_fingerprint(splits: Iterable[tuple[Any, Any]]) -> str:
     """SHA-256 of the train/test indices of every fold, in fold order."""
-    h = hashlib.sha256()
-    for train, test in splits:
-        h.update(np.asarray(train, dtype=np.int64).tobytes())
-        h.update(b"|")
-        h.update(np.asarray(test, dtype=np.int64).tobytes())
-        h.update(b";")
-    return h.hexdigest()
-
-
-def yields_constant_splits(cv: Any) -> bool:
-    shuffle = getattr(cv, "shuffle", True)
-    random_state = getattr(cv, "random_state", 0)
-    return isinstance(random_state, int | np.integer) or not shuffle
+    return cv_design.splits_fingerprint(splits)
 
 
 def cv_params(
     cv: Any, X: Any = None, y: Any = None, groups: Any = None, splits: list[Any] | None = None
 ) -> dict[str, Any]:
     """The ``cv/*`` params of a checked splitter; ``splits`` are the folds used, when known."""
-    random_state = getattr(cv, "random_state", None)
-    shuffle = getattr(cv, "shuffle", None)
-    n_splits: int | None = len(splits) if splits is not None else None
-    if n_splits is None:
-        try:
-            n_splits = int(cv.get_n_splits(X, y, groups))
-        except Exception:
-            n_splits = None
-    fingerprint = None
-    if splits is not None:
-        fingerprint = cv_fingerprint(splits)
-    elif X is not None and yields_constant_splits(cv):
-        fingerprint = cv_fingerprint(cv.split(X, y, groups))
-    return {
-        "cv/class": qualname(cv),
-        "cv/n_splits": n_splits,
-        "cv/shuffle": None if shuffle is None else bool(shuffle),
-        "cv/random_state": plain(random_state),
-        "cv/fingerprint": fingerprint,
-    }
+    if type(cv).__name__ == "_CVIterableWrapper":  # cv= a list of (train, test) index pairs
+        return cv_design.design_params(list(cv.cv), groups=groups)
+    params = cv_design.design_params(cv, splits, X=X, y=y, groups=groups)
+    params["cv/random_state"] = plain(getattr(cv, "random_state", None))
+    return params
+
+
+def scoring_params(keys: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """``scoring/<key>`` (the definition) and ``direction/<key>`` (``max``) of every fold key."""
+    params: dict[str, Any] = {}
+    for key, definition in keys.values():
+        params[f"scoring/{key}"] = definition
+        params[f"direction/{key}"] = "max"  # scikit-learn's scorers are greater-is-better
+    return params
 
 
 def score_definition(estimator: Any) -> str:
@@ -126,7 +122,9 @@ def scoring_keys(scoring: Any, estimator: Any, result_keys: Iterable[str]) -> di
     """Map scikit-learn's score names (``score``, ``accuracy``) to ``(fold key, definition)``."""
     names = list(result_keys)
     if scoring is None:
-        return {n: (n, score_definition(estimator)) for n in names}
+        definition = score_definition(estimator)
+        key = definition if definition in _scorer_names() else "score"
+        return {n: (key if n == "score" else n, definition) for n in names}
     if isinstance(scoring, str):
         return {n: (scoring if n == "score" else n, scoring) for n in names}
     if isinstance(scoring, Mapping):
@@ -134,6 +132,13 @@ def scoring_keys(scoring: Any, estimator: Any, result_keys: Iterable[str]) -> di
     if isinstance(scoring, list | tuple | set):
         return {n: (n, n) for n in names}
     return {n: (n, str(plain(scoring))) for n in names}  # a callable (one score or a dict of them)
+
+
+@functools.cache
+def _scorer_names() -> frozenset[str]:
+    from sklearn.metrics import get_scorer_names
+
+    return frozenset(get_scorer_names())
 
 
 def record_cross_validate(
@@ -160,7 +165,7 @@ def record_cross_validate(
     params: dict[str, Any] = {"estimator/class": qualname(estimator)}
     params.update({f"estimator/{k}": v for k, v in estimator_params(estimator).items()})
     params.update(cv_params(checked, X, y, groups, splits=splits))
-    params.update({f"scoring/{key}": definition for key, definition in keys.values()})
+    params.update(scoring_params(keys))
     run.log_params(params)
     if log_datasets:
         guard(warn, "dataset fingerprints", record_datasets, run, X, y)

@@ -1,10 +1,12 @@
 """Recording a fitted scikit-learn search: the search run and one child run per candidate.
 
 The runs follow the conventions of :mod:`labledger.integrations._sklearn_cv`.
-Every candidate carries what a fair comparison needs: the search's ``cv/*``
-and ``scoring/*`` params and its dataset fingerprints; a candidate of a
-successive-halving search also its iteration and resources (``halving/iter``,
-``halving/n_resources``), since iterations are scored on different amounts of data.
+Every candidate carries what a fair comparison needs: the search's ``cv/*``,
+``scoring/*`` and ``direction/*`` params and its dataset fingerprints; a candidate
+of a successive-halving search also its iteration and resources (``halving/iter``,
+``halving/n_resources``), since iterations are scored on different amounts of data,
+and the fold sizes of its iteration (``cv/train_sizes``, ``cv/test_sizes``: each fold
+subsampled to ``n_resources / n_samples`` of its rows), which the search run leaves out.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from labledger.integrations._sklearn_cv import (
     log_estimator,
     record_datasets,
     scoring_keys,
+    scoring_params,
 )
 from labledger.integrations._sklearn_values import estimator_params, plain, qualname
 from labledger.run import Run
@@ -98,10 +101,11 @@ def record_search(
     if cv is None:
         cv = check_cv(search.cv, y, classifier=is_classifier(search.estimator))
     cv_info = cv_params(cv, X, y, groups)
+    sizes: _IterationSizes | None = None
     if "iter" in results:  # successive halving
-        cv_info = _halving_cv_info(search, cv_info)
+        cv_info, sizes = _halving_cv_info(search, cv_info, X)
     keys = scoring_keys(search.scoring, search.estimator, _score_names(results))
-    scoring = {f"scoring/{key}": definition for key, definition in keys.values()}
+    scoring = scoring_params(keys)
     run.log_params({**search_params(search), **cv_info, **scoring})
     datasets: list[DatasetRecord] = []
     if log_datasets and X is not None:
@@ -130,15 +134,53 @@ def record_search(
 
     shared = {**cv_info, **scoring}
     return _record_candidates(
-        run, results, keys, shared, datasets, n_splits, best, refit_name, capture, max_candidate_runs
+        run, results, keys, shared, datasets, n_splits, best, refit_name, capture, max_candidate_runs, sizes
     )
 
 
-def _halving_cv_info(search: Any, cv_info: dict[str, Any]) -> dict[str, Any]:
-    """Halving searches evaluate random subsamples of the folds unless the resource is a parameter."""
-    if getattr(search, "resource", "n_samples") == "n_samples":
-        return {**cv_info, "cv/fingerprint": None}
-    return cv_info
+class _IterationSizes:
+    """The fold sizes of a successive-halving iteration: scikit-learn subsamples each fold of the
+    splitter to ``int(n_resources / n_samples * size)`` rows (train and test alike)."""
+
+    def __init__(self, train: list[int], test: list[int], n_samples: int) -> None:
+        self.train, self.test, self.n_samples = train, test, n_samples
+
+    def params(self, n_resources: Any) -> dict[str, Any]:
+        if not isinstance(n_resources, int | np.integer):
+            return {}
+        fraction = int(n_resources) / self.n_samples
+        train = [int(fraction * n) for n in self.train]
+        test = [int(fraction * n) for n in self.test]
+        if not all(train) or not all(test):
+            return {}
+        return {
+            "cv/train_sizes": train,
+            "cv/test_sizes": test,
+            "cv/n_train": sum(train) / len(train),
+            "cv/n_test": sum(test) / len(test),
+        }
+
+
+_SIZES = ("cv/train_sizes", "cv/test_sizes", "cv/n_train", "cv/n_test")
+
+
+def _halving_cv_info(
+    search: Any, cv_info: dict[str, Any], X: Any
+) -> tuple[dict[str, Any], _IterationSizes | None]:
+    """Halving searches evaluate random subsamples of the folds unless the resource is a parameter:
+    then the folds are unknown and their sizes differ per iteration (recorded by each candidate)."""
+    if getattr(search, "resource", "n_samples") != "n_samples":
+        return cv_info, None
+    info = {k: v for k, v in cv_info.items() if k not in _SIZES}
+    info["cv/fingerprint"] = None
+    n_samples = getattr(search, "_n_samples_orig", None)
+    if n_samples is None and X is not None:
+        from sklearn.utils.validation import _num_samples
+
+        n_samples = _num_samples(X)
+    if "cv/train_sizes" not in cv_info or not n_samples:
+        return info, None
+    return info, _IterationSizes(cv_info["cv/train_sizes"], cv_info["cv/test_sizes"], int(n_samples))
 
 
 def _columns(results: Mapping[str, Any], keys: Mapping[str, Any], n_splits: int) -> dict[str, Any]:
@@ -164,6 +206,7 @@ def _record_candidates(
     refit_name: str,
     capture: SearchCapture | None,
     cap: int | None,
+    sizes: _IterationSizes | None = None,
 ) -> list[Run]:
     params = list(results["params"])
     n = len(params)
@@ -185,6 +228,8 @@ def _record_candidates(
                 if iters is not None and resources is not None:
                     cand["halving/iter"] = iters[i]
                     cand["halving/n_resources"] = resources[i]
+                    if sizes is not None:
+                        cand.update(sizes.params(resources[i]))
                 child.log_params(cand)
                 for name, role, fingerprint in datasets:  # scored on the search's data
                     child.log_dataset(name, fingerprint=fingerprint, role=role)

@@ -14,9 +14,11 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xgboost as xgb
 
 import labledger as ll
+from labledger import cv_design
 from labledger.errors import InvalidValueError
 from labledger.integrations._training import plain, qualified_name
 
@@ -74,19 +76,79 @@ def train_params(found: Mapping[str, Any], kind: str) -> dict[str, Any]:
         model = found["xgb_model"]
         params["xgb/xgb_model"] = "Booster" if isinstance(model, xgb.Booster) else describe(model)
     if kind == "cv":
-        folds = found.get("folds")
-        if folds is None:
-            params["cv/n_splits"] = found.get("nfold")
-        elif isinstance(folds, list | tuple):
-            params["cv/n_splits"] = len(folds)
-            params["cv/class"] = "explicit"
-        else:
-            params["cv/n_splits"] = getattr(folds, "n_splits", None)
-            params["cv/class"] = qualified_name(folds)
         params["cv/stratified"] = found.get("stratified")
-        params["cv/shuffle"] = found.get("shuffle")
-        params["cv/random_state"] = found.get("seed")
         params["cv/metrics"] = describe(found.get("metrics") or None)
+    return {k: describe(v) for k, v in params.items()}
+
+
+# -- xgb.cv's folds -------------------------------------------------------------------------------
+
+
+def fold_rows(packed: Any) -> list[tuple[int, int]] | None:
+    """``(train rows, test rows)`` of every fold ``xgb.cv`` built (its packed folds' DMatrix slices)."""
+    try:
+        return [(int(f.dtrain.num_row()), int(f.dtest.num_row())) for f in packed.cvfolds]
+    except (AttributeError, TypeError, xgb.core.XGBoostError):
+        return None
+
+
+def _nfold_splits(dtrain: Any, nfold: int, seed: Any, stratified: Any, shuffle: Any) -> list[Any] | None:
+    """The folds ``xgb.cv`` makes itself from ``nfold`` (``mknfold``): an index range — permuted by
+    ``np.random.seed(seed)`` when ``shuffle is True`` — cut by ``np.array_split``, by query group
+    for ranking data; stratified, scikit-learn's ``StratifiedKFold(nfold, shuffle=True,
+    random_state=seed)``."""
+    if not isinstance(dtrain, xgb.DMatrix) or not isinstance(nfold, int) or not isinstance(seed, int):
+        return None
+    if stratified is not False:
+        from xgboost.compat import XGBStratifiedKFold
+
+        labels = dtrain.get_label()
+        splitter = XGBStratifiedKFold(n_splits=nfold, shuffle=True, random_state=seed)
+        return list(splitter.split(X=labels, y=labels))
+    bounds = dtrain.get_uint_info("group_ptr").astype(np.int64)
+    n = len(bounds) - 1 if len(bounds) > 1 else dtrain.num_row()
+    idx = np.random.RandomState(seed).permutation(n) if shuffle is True else np.arange(n)
+    out = np.array_split(idx, nfold)
+    pairs = [(np.concatenate([out[i] for i in range(nfold) if i != k]), out[k]) for k in range(nfold)]
+    if len(bounds) <= 1:
+        return pairs
+
+    def rows(groups: Any) -> Any:
+        return np.concatenate([np.arange(bounds[g], bounds[g + 1]) for g in groups] or [np.arange(0)])
+
+    return [(rows(train), rows(test)) for train, test in pairs]
+
+
+def cv_params(found: Mapping[str, Any], rows: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The ``cv/*`` design of an ``xgb.cv`` call (:func:`labledger.cv_design.design_params`); ``rows``
+    are the measured fold sizes, which win over the sizes of the recomputed folds."""
+    folds, dtrain = found.get("folds"), found.get("dtrain")
+    if folds is not None and not callable(getattr(folds, "split", None)):
+        params = cv_design.design_params(list(folds))
+    elif folds is not None:  # a splitter: xgboost splits the labels, without groups
+        labels = dtrain.get_label() if isinstance(dtrain, xgb.DMatrix) else None
+        params = cv_design.design_params(folds, X=labels, y=labels)
+        params["cv/random_state"] = describe(getattr(folds, "random_state", None))
+    else:
+        stratified, shuffle = found.get("stratified", False), found.get("shuffle", True)
+        seed = found.get("seed", 0)
+        splits = _nfold_splits(dtrain, found.get("nfold", 3), seed, stratified, shuffle)
+        params = cv_design.design_params(splits=splits) if splits else {"cv/n_splits": found.get("nfold")}
+        params["cv/class"] = "xgboost.nfold"
+        params["cv/shuffle"] = True if stratified is not False else shuffle is True
+        params["cv/random_state"] = seed
+        params.setdefault("cv/fingerprint", None)
+    if rows:
+        train, test = [r[0] for r in rows], [r[1] for r in rows]
+        params.update(
+            {
+                "cv/n_splits": len(rows),
+                "cv/train_sizes": train,
+                "cv/test_sizes": test,
+                "cv/n_train": sum(train) / len(train),
+                "cv/n_test": sum(test) / len(test),
+            }
+        )
     return {k: describe(v) for k, v in params.items()}
 
 
@@ -253,7 +315,31 @@ def parse_fold_scores(lines: list[str]) -> dict[tuple[str, str], list[float]]:
     return out
 
 
+#: xgboost's metrics where higher is better (its early stopping's rule, plus the accuracy it reports).
+_MAXIMIZED = frozenset({"auc", "aucpr", "pre", "map", "ndcg", "interval-regression-accuracy"})
+_MINIMIZED = frozenset(
+    {"rmse", "rmsle", "mae", "mape", "mphe", "logloss", "error", "merror", "mlogloss", "quantile"}
+    | {"poisson-nloglik", "gamma-nloglik", "cox-nloglik", "gamma-deviance", "tweedie-nloglik"}
+    | {"aft-nloglik", "expectile"}
+)
+
+
+def metric_direction(metric: str, maximize: Any = None) -> str | None:
+    """``max`` or ``min`` for an xgboost metric (``ndcg@5-``, ``error@0.7`` by their base name); a
+    custom metric follows ``maximize`` when it was given, else ``None`` (unknown)."""
+    base = metric.split("@", 1)[0].rstrip("-")
+    if base in _MAXIMIZED:
+        return "max"
+    if base in _MINIMIZED:
+        return "min"
+    return None if maximize is None else ("max" if maximize else "min")
+
+
 def log_cv_folds(run: ll.Run, scores: dict[tuple[str, str], list[float]]) -> None:
-    """One iteration's per-fold values of every metric as folds (key = metric, split = data)."""
+    """One iteration's per-fold values of every metric as folds (key = metric, split = data), and
+    each metric's ``direction/<metric>``."""
+    maximize = run.params.get("xgb/maximize")
+    directions = {f"direction/{metric}": metric_direction(metric, maximize) for _, metric in scores}
+    run.log_params({k: v for k, v in directions.items() if v is not None})
     for (data, metric), values in scores.items():
         run.log_folds(metric, values, split=data)

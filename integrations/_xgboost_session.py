@@ -86,6 +86,7 @@ class Session:
         self._found: Found | None = None
         self._started = False
         self._warned = False
+        self._fold_rows: list[tuple[int, int]] | None = None  # xgb.cv: (train, test) rows per fold
 
     # -- beginning -----------------------------------------------------------------
 
@@ -96,6 +97,8 @@ class Session:
         run is started.) Without a container to wrap, the run starts now.
         """
         self.kind = found.kind
+        if found.kind == "cv":
+            self._fold_rows = record.fold_rows(model)
         if found.frame is not None:
             self._frame_id, self._frame_code = id(found.frame), found.frame.f_code
         self._wrap(model, found.container)
@@ -136,6 +139,11 @@ class Session:
                 "the training params",
                 lambda: run.log_params(record.train_params(found.locals, found.kind or "")),
             )
+            if found.kind == "cv":
+                self._guard(
+                    "the cross-validation design",
+                    lambda: run.log_params(record.cv_params(found.locals, self._fold_rows)),
+                )
             if self.settings.log_datasets:
                 self._guard("dataset fingerprints", record.log_dmatrix_datasets, run, found.locals)
 

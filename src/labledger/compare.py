@@ -6,35 +6,38 @@
 >>> result.pairs[0].verdict                                                      # doctest: +SKIP
 'A better than B on accuracy, p=0.012 (Nadeau–Bengio corrected resampled t-test)'
 
-Two runs are compared with a paired test only when they were scored on the
-same folds of the same data with the same metric definition. When the
-recorded dataset fingerprints, CV splitter or metric definition (the
-``scoring/<key>`` param) differ, the comparison says "not comparable: …"
-instead of ranking them; so it does for candidates of different
-successive-halving iterations (``halving/iter``, ``halving/n_resources``).
+Runs are tested pairwise on their folds only when they were scored on the same
+folds of the same data with the same metric definition (see
+:mod:`labledger.comparability`); the test follows the recorded design (see
+:mod:`labledger.pairing`); with more than two runs every pair is tested (or
+every run against a ``reference``) and the p-values of each metric's pairs are
+adjusted for multiple comparisons (Holm by default).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from labledger.comparability import CV_PARAMS, Issue, comparability_issues, halving_stage
 from labledger.errors import LabledgerError
+from labledger.fold_design import fold_size_ratio
+from labledger.pairing import PairOutcome, adjust_family, compare_pair, fold_values, pair_family
 from labledger.store import Store
 
 if TYPE_CHECKING:
     from labledger.query import RunView
-    from labledger.stats import PairedTestResult
 
 __all__ = [
+    "CV_PARAMS",
     "Comparison",
     "Issue",
     "MetricNotFoundError",
     "PairOutcome",
+    "UnknownReferenceError",
     "comparability_issues",
     "compare",
     "compare_pair",
@@ -42,9 +45,6 @@ __all__ = [
     "fold_values",
     "halving_stage",
 ]
-
-CV_PARAMS = ("cv/class", "cv/n_splits", "cv/shuffle", "cv/random_state")
-_ROLE_WORDS = {"train": "train data", "test": "test data", "validation": "validation data"}
 
 
 class MetricNotFoundError(LabledgerError, LookupError):
@@ -57,231 +57,15 @@ class MetricNotFoundError(LabledgerError, LookupError):
         super().__init__(f"no run has metric {metric!r} (as folds or as a logged metric); available: {shown}")
 
 
-@dataclass(frozen=True)
-class Issue:
-    """A reason two runs may not be compared: ``blocking`` issues forbid ranking them."""
+class UnknownReferenceError(LabledgerError, LookupError):
+    """The ``reference`` run is not one of the compared runs."""
 
-    message: str
-    blocking: bool = True
-
-
-@dataclass
-class PairOutcome:
-    """Run ``a`` against run ``b`` on one metric."""
-
-    metric: str
-    a: str
-    b: str
-    direction: str
-    alpha: float
-    issues: list[Issue]
-    result: PairedTestResult | None = None
-    ratio_source: str | None = None
-    winner: str | None = None  # "a", "b" or None
-    verdict: str = ""
-
-    @property
-    def comparable(self) -> bool:
-        return not any(i.blocking for i in self.issues)
-
-    @property
-    def significant(self) -> bool:
-        return self.result is not None and self.result.p_value < self.alpha
-
-    def to_dict(self) -> dict[str, Any]:
-        r = self.result
-        return {
-            "metric": self.metric,
-            "a": self.a,
-            "b": self.b,
-            "direction": self.direction,
-            "comparable": self.comparable,
-            "issues": [{"message": i.message, "blocking": i.blocking} for i in self.issues],
-            "test": r.test if r else None,
-            "n": r.n if r else None,
-            "mean_difference": r.mean_difference if r else None,
-            "statistic": r.statistic if r else None,
-            "df": r.df if r else None,
-            "p_value": r.p_value if r else None,
-            "test_train_ratio": r.test_train_ratio if r else None,
-            "ratio_source": self.ratio_source,
-            "alpha": self.alpha,
-            "winner": self.winner,
-            "verdict": self.verdict,
-        }
-
-
-def fold_values(run: RunView, key: str, split: str = "test") -> list[float]:
-    """The run's per-fold values of ``key`` in fold order (NaN for a failed fold)."""
-    rows = run.store.query(
-        "SELECT value FROM folds WHERE run_id = ? AND key = ? AND split = ? ORDER BY fold",
-        (run.id, key, split),
-    )
-    return [math.nan if r["value"] is None else float(r["value"]) for r in rows]
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[:12] + "…" if len(text) > 13 else text
-
-
-def _fingerprints(run: RunView) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for d in run.datasets:
-        if d["fingerprint"]:
-            out.setdefault(d["role"], set()).add(d["fingerprint"])
-    return out
-
-
-def comparability_issues(a: RunView, b: RunView, metric: str | None = None) -> list[Issue]:
-    """Why runs ``a`` and ``b`` may not be ranked against each other on ``metric``."""
-    issues: list[Issue] = []
-    fa, fb = _fingerprints(a), _fingerprints(b)
-    for role in sorted(set(fa) | set(fb)):
-        what = _ROLE_WORDS.get(role, f"{role} data")
-        if role in fa and role in fb and fa[role] != fb[role]:
-            left = ", ".join(_short(x) for x in sorted(fa[role]))
-            shown = f"{left} vs {', '.join(_short(x) for x in sorted(fb[role]))}"
-            issues.append(Issue(f"not comparable: different {what} (fingerprints {shown})"))
-        elif role == "train" and (role in fa) != (role in fb):
-            missing = b if role in fa else a
-            issues.append(
-                Issue(f"cannot check the {what}: {missing.name} records no {role} dataset fingerprint", False)
-            )
-    if "train" not in fa and "train" not in fb:
-        issues.append(Issue("cannot check the train data: neither run records a dataset fingerprint", False))
-    pa, pb = a.params, b.params
-    if "cv/fingerprint" in pa and "cv/fingerprint" in pb:
-        if pa["cv/fingerprint"] != pb["cv/fingerprint"]:
-            issues.append(
-                Issue(
-                    "not comparable: different CV folds (cv/fingerprint "
-                    f"{_short(pa['cv/fingerprint'])} vs {_short(pb['cv/fingerprint'])})"
-                )
-            )
-    else:
-        differing = [k for k in CV_PARAMS if (k in pa or k in pb) and pa.get(k) != pb.get(k)]
-        if differing:
-            shown = "; ".join(f"{k}: {_short(pa.get(k))} vs {_short(pb.get(k))}" for k in differing)
-            issues.append(Issue(f"not comparable: different CV splitter ({shown})"))
-        elif not any(k in pa for k in CV_PARAMS):
-            issues.append(
-                Issue("cannot check the folds are the same: no cv/fingerprint or cv/* params recorded", False)
-            )
-        elif pa.get("cv/shuffle") and pa.get("cv/random_state") is None:
-            issues.append(Issue("not comparable: shuffled CV without a random_state gives different folds"))
-    issues.extend(_halving_issues(a, b))
-    keys = (
-        [metric] if metric else sorted({k[len("scoring/") :] for k in (*pa, *pb) if k.startswith("scoring/")})
-    )
-    for key in keys:
-        sa, sb = pa.get(f"scoring/{key}"), pb.get(f"scoring/{key}")
-        if sa is not None and sb is not None and sa != sb:
-            issues.append(
-                Issue(f"not comparable: different metric definition for {key} ({_short(sa)} vs {_short(sb)})")
-            )
-    return issues
-
-
-def halving_stage(run: RunView) -> tuple[Any, Any] | None:
-    """``(iteration, resources)`` of a successive-halving candidate, else ``None``."""
-    params = run.params
-    if "halving/iter" not in params:
-        return None
-    return params["halving/iter"], params.get("halving/n_resources")
-
-
-def _halving_issues(a: RunView, b: RunView) -> list[Issue]:
-    """Successive-halving iterations score candidates on different amounts of data: candidates
-    compare only within one iteration."""
-    sa, sb = halving_stage(a), halving_stage(b)
-    if sa is None or sb is None:
-        return []
-    if sa != sb:
-        return [
-            Issue(
-                f"not comparable: different successive-halving iterations (iter {sa[0]} on n_resources "
-                f"{sa[1]} vs iter {sb[0]} on n_resources {sb[1]}); candidates compare within one iteration"
-            )
-        ]
-    if a.parent_id != b.parent_id and a.params.get("cv/fingerprint") is None:
-        return [Issue("cannot check the folds: each successive-halving search subsamples its own", False)]
-    return []
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def fold_size_ratio(a: RunView, b: RunView, n_folds: int) -> tuple[float, str]:
-    """n_test / n_train for the Nadeau–Bengio correction, and where it came from."""
-    sizes = [(_number(r.params.get("cv/n_test")), _number(r.params.get("cv/n_train"))) for r in (a, b)]
-    if all(t and tr for t, tr in sizes):
-        n_test = sum(t for t, _ in sizes if t) / 2
-        n_train = sum(tr for _, tr in sizes if tr) / 2
-        return (
-            n_test / n_train,
-            f"n_test/n_train = {n_test:g}/{n_train:g} from the cv/n_test, cv/n_train params",
+    def __init__(self, reference: Any, labels: Sequence[str]) -> None:
+        self.reference = reference
+        super().__init__(
+            f"reference {reference!r} is not one of the compared runs; give one of them "
+            f"(its label {', '.join(labels)}, its id or the reference it was given by)"
         )
-    k = _number(a.params.get("cv/n_splits")) or _number(b.params.get("cv/n_splits"))
-    if k and k > 1:
-        return 1.0 / (k - 1), f"n_test/n_train = 1/(k-1) = 1/{k - 1:g}, derived from cv/n_splits = {k:g}"
-    if n_folds < 2:
-        return math.nan, "no ratio: fewer than two folds"
-    return (
-        1.0 / (n_folds - 1),
-        f"n_test/n_train = 1/(k-1) = 1/{n_folds - 1}, assuming k-fold with k = {n_folds} folds "
-        "(no cv/n_splits or cv/n_train, cv/n_test params recorded)",
-    )
-
-
-def compare_pair(
-    a: RunView,
-    b: RunView,
-    metric: str,
-    split: str = "test",
-    test: str = "nadeau-bengio",
-    alpha: float = 0.05,
-    direction: str = "max",
-    labels: tuple[str, str] = ("A", "B"),
-) -> PairOutcome:
-    """Compare two runs on one fold metric: comparability first, then a paired test and a verdict."""
-    from labledger.stats import TESTS, NotEnoughFoldsError, UnknownTestError, paired_test
-
-    if test not in TESTS:
-        raise UnknownTestError(test)
-    out = PairOutcome(metric, a.id, b.id, direction, alpha, comparability_issues(a, b, metric))
-    va, vb = fold_values(a, metric, split), fold_values(b, metric, split)
-    if not va or not vb:
-        missing = ", ".join(lab for lab, v in zip(labels, (va, vb), strict=True) if not v)
-        out.issues.append(Issue(f"no paired test: {missing} has no {metric} folds (split {split})"))
-    elif len(va) != len(vb):
-        out.issues.append(Issue(f"not comparable: different number of folds ({len(va)} vs {len(vb)})"))
-    if not out.comparable:
-        first = next(i for i in out.issues if i.blocking)
-        out.verdict = first.message
-        return out
-    ratio, out.ratio_source = fold_size_ratio(a, b, len(va)) if test == "nadeau-bengio" else (None, None)
-    try:
-        out.result = paired_test(va, vb, test, ratio)
-    except NotEnoughFoldsError as e:
-        out.issues.append(Issue(f"no paired test: {e}"))
-        out.verdict = f"no paired test: {e.n} paired folds"
-        return out
-    r = out.result
-    p = f"p={_p(r.p_value)}"
-    if out.significant and r.mean_difference != 0:
-        a_wins = (r.mean_difference > 0) == (direction == "max")
-        out.winner = "a" if a_wins else "b"
-        win, lose = labels if a_wins else labels[::-1]
-        out.verdict = f"{win} better than {lose} on {metric}, {p} ({r.description})"
-    else:
-        out.verdict = f"no significant difference on {metric} ({p}, alpha={alpha:g}, {r.description})"
-    return out
-
-
-def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
 
 
 @dataclass
@@ -295,6 +79,9 @@ class Comparison:
     test: str
     alpha: float
     pairs: list[PairOutcome] = field(default_factory=list)
+    alternative: str = "two-sided"
+    correction: str = "holm"
+    rope: float | None = 0.0
 
     @property
     def labels(self) -> list[str]:
@@ -322,6 +109,9 @@ class Comparison:
             "differing_params": self.differing_params,
             "folds": {k: [r.fold_stats.get((k, self.split)) for r in self.runs] for k in self.fold_keys},
             "metrics": {k: [r.summary.get(k, {}).get("last") for r in self.runs] for k in self.metric_keys},
+            "alternative": self.alternative,
+            "correction": self.correction,
+            "rope": self.rope,
             "tests": [p.to_dict() for p in self.pairs],
         }
 
@@ -343,24 +133,48 @@ def compare(
     test: str = "nadeau-bengio",
     alpha: float = 0.05,
     store: str | os.PathLike[str] | Store | None = None,
+    *,
+    alternative: str = "two-sided",
+    correction: str = "holm",
+    reference: str | int | RunView | None = None,
+    rope: float | None = 0.0,
+    test_train_ratio: float | None = None,
 ) -> Comparison:
-    """Compare runs (ids, id prefixes, ``experiment/name`` or views); the first is the reference.
+    """Compare runs (ids, id prefixes, ``experiment/name`` or views) with paired tests on their folds.
 
-    With ``metric`` (a fold key, e.g. ``accuracy``), each other run is tested
-    against the first with a paired test on their folds; without it, every
-    fold key the runs share is tested. ``test`` is ``nadeau-bengio`` (default),
-    ``paired-t`` or ``wilcoxon``; ``alpha`` the significance level.
+    With ``metric`` (a fold key, e.g. ``accuracy``) that key is tested, else
+    every fold key the runs share. Two runs make one pair; more runs are tested
+    pair by pair, or each against ``reference`` (a label ``A``…, an index, a
+    given run reference or a view), and each metric's p-values are adjusted
+    with ``correction`` (``holm``, ``bonferroni`` or ``none``).
 
-    >>> ll.compare(["digits/svc", "digits/logreg"], metric="accuracy", test="wilcoxon")  # doctest: +SKIP
+    ``test`` is ``nadeau-bengio`` (the corrected test; on repeated k-fold the
+    corrected repeated k-fold cv test, on time-ordered folds a paired t-test with
+    a caveat), ``paired-t`` or ``wilcoxon``; ``alternative`` is ``two-sided``,
+    ``greater`` or ``less`` about the values of A − B; ``test_train_ratio``
+    (n_test/n_train) replaces the recorded fold sizes, and is needed for a
+    corrected p-value when none are recorded; ``rope`` sets the Bayesian view's
+    region of practical equivalence (``None`` leaves the view out).
+
+    >>> ll.compare(["digits/rbf", "digits/linear", "digits/poly"], metric="roc_auc",
+    ...            correction="bonferroni", rope=0.01).pairs[0].p_a_better  # doctest: +SKIP
     """
     from labledger.aggregation import direction_resolver
+    from labledger.comparability import recorded_direction
+    from labledger.multiple_testing import CORRECTIONS, UnknownCorrectionError
     from labledger.query import RunView, get_run
-    from labledger.stats import TESTS, UnknownTestError
+    from labledger.stats import ALTERNATIVES, TESTS, UnknownAlternativeError, UnknownTestError
 
     if test not in TESTS:
         raise UnknownTestError(test)
+    if alternative not in ALTERNATIVES:
+        raise UnknownAlternativeError(alternative)
+    if correction not in CORRECTIONS:
+        raise UnknownCorrectionError(correction)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, not {alpha!r}")
+    if rope is not None and not rope >= 0:
+        raise ValueError(f"rope must be a half-width >= 0 (e.g. 0.01), not {rope!r}")
     views = [r if isinstance(r, RunView) else get_run(r, store) for r in runs]
     if len(views) < 2:
         raise ValueError("compare needs at least two runs")
@@ -369,16 +183,70 @@ def compare(
     if metric is not None and metric not in fold_keys and metric not in metric_keys:
         raise MetricNotFoundError(metric, fold_keys + metric_keys)
     tested = [metric] if metric is not None else fold_keys
-    comparison = Comparison(views, fold_keys, metric_keys, split, test, alpha)
-    direction_of = direction_resolver(views[0].store)
+    comparison = Comparison(
+        views,
+        fold_keys,
+        metric_keys,
+        split,
+        test,
+        alpha,
+        alternative=alternative,
+        correction=correction,
+        rope=rope,
+    )
     labels = comparison.labels
+    pairs = _pairs(len(views), _reference_index(reference, runs, views, labels))
+    declared = direction_resolver(views[0].store)
     for key in tested:
         if key not in fold_keys:
             continue
-        for i in range(1, len(views)):
+        direction = recorded_direction(views, key) or declared(key)
+        for i, j in pairs:
             comparison.pairs.append(
                 compare_pair(
-                    views[0], views[i], key, split, test, alpha, direction_of(key), (labels[0], labels[i])
+                    views[i],
+                    views[j],
+                    key,
+                    split,
+                    test,
+                    alpha,
+                    direction,
+                    (labels[i], labels[j]),
+                    alternative=alternative,
+                    test_train_ratio=test_train_ratio,
+                    rope=rope,
                 )
             )
+    for family in pair_family(comparison.pairs).values():
+        adjust_family(family, correction)
     return comparison
+
+
+def _pairs(n: int, reference: int | None) -> list[tuple[int, int]]:
+    if reference is not None:
+        return [(reference, j) for j in range(n) if j != reference]
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def _reference_index(
+    reference: str | int | RunView | None, given: Sequence[Any], views: list[RunView], labels: list[str]
+) -> int | None:
+    if reference is None:
+        return None
+    if isinstance(reference, int) and not isinstance(reference, bool):
+        if 0 <= reference < len(views):
+            return reference
+        raise UnknownReferenceError(reference, labels)
+    for i, (g, v, lab) in enumerate(zip(given, views, labels, strict=True)):
+        if (
+            reference is g
+            or reference in (lab, v.id, f"{v.experiment}/{v.name}")
+            or (isinstance(reference, str) and reference == g)
+        ):
+            return i
+    ids = [v.id for v in views]
+    if isinstance(reference, str) and len(reference) >= 4:
+        matches = [i for i, run_id in enumerate(ids) if run_id.startswith(reference)]
+        if len(matches) == 1:
+            return matches[0]
+    raise UnknownReferenceError(getattr(reference, "id", reference), labels)

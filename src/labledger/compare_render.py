@@ -65,40 +65,7 @@ def render_comparison(comparison: Comparison, style: Callable[..., str] | None =
             )
         )
     if comparison.pairs:
-        add("\npaired tests")
-        rows = []
-        for p in comparison.pairs:
-            a, b = labels[runs.index(_by_id(runs, p.a))], labels[runs.index(_by_id(runs, p.b))]
-            res = p.result
-            rows.append(
-                [
-                    f"{a} vs {b}",
-                    p.metric,
-                    p.direction,
-                    "-" if res is None else f"{res.mean_difference:+.4g}",
-                    "-" if res is None else f"{res.statistic:.3g}",
-                    "-" if res is None or res.df is None else str(res.df),
-                    "-" if res is None else f"{res.p_value:.3g}",
-                ]
-            )
-        add(fmt.table(rows, ["pair", "metric", "better", "mean diff", "statistic", "df", "p"]))
-        sources = sorted({p.ratio_source for p in comparison.pairs if p.ratio_source})
-        for s in sources:
-            add(f"Nadeau–Bengio correction: {s}")
-        if comparison.test == "wilcoxon":
-            from labledger.stats import smallest_wilcoxon_p
-
-            ns = sorted({p.result.n for p in comparison.pairs if p.result})
-            for n in ns:
-                add(
-                    f"note: with {n} folds the exact Wilcoxon test cannot go below "
-                    f"p={smallest_wilcoxon_p(n):.3g}"
-                )
-        add("\nverdict")
-        for p in comparison.pairs:
-            text = p.verdict
-            color = "red" if not p.comparable else ("green" if p.significant else None)
-            add("  " + (style(text, fg=color, bold=not p.comparable) if color else text))
+        _render_tests(comparison, add, style)
     else:
         add(
             "\nno paired test: the compared metric has no per-fold values in these runs "
@@ -111,5 +78,79 @@ def render_comparison(comparison: Comparison, style: Callable[..., str] | None =
     return "\n".join(out)
 
 
-def _by_id(runs: list[Any], run_id: str) -> Any:
-    return next(r for r in runs if r.id == run_id)
+def _render_tests(comparison: Comparison, add: Callable[[str], None], style: Callable[..., str]) -> None:
+    """The paired tests (raw and adjusted p), the Bayesian view, how the ratio was found, verdicts."""
+    pairs = comparison.pairs
+    adjusted = comparison.correction != "none" and any(p.family_size > 1 for p in pairs)
+    sided = (
+        ""
+        if comparison.alternative == "two-sided"
+        else f", one-sided: H1 A − B {_SIGN[comparison.alternative]} 0"
+    )
+    add(f"\npaired tests{sided}")
+    rows = []
+    for p in pairs:
+        res = p.result
+        row = [
+            f"{p.labels[0]} vs {p.labels[1]}",
+            p.metric,
+            p.direction,
+            "-" if res is None else f"{res.mean_difference:+.4g}",
+            "-" if res is None else f"{res.statistic:.3g}",
+            "-" if res is None or res.df is None else str(res.df),
+            "-" if res is None else f"{res.p_value:.3g}",
+        ]
+        if adjusted:
+            row.append("-" if p.p_adjusted is None else f"{p.p_adjusted:.3g}")
+        row.append(p.description or ("-" if res is None else res.description))
+        rows.append(row)
+    header = ["pair", "metric", "better", "mean diff", "statistic", "df", "p"]
+    if adjusted:
+        header.append(f"p ({comparison.correction})")
+    add(fmt.table(rows, [*header, "test"]))
+    if adjusted:
+        from labledger.multiple_testing import CORRECTIONS
+
+        sizes = sorted({p.family_size for p in pairs if p.result is not None})
+        add(
+            f"multiple comparisons: {CORRECTIONS[comparison.correction]} over the "
+            f"{'/'.join(map(str, sizes))} tests of each metric; the verdicts use the adjusted p"
+        )
+    for source in sorted({p.ratio_source for p in pairs if p.ratio_source}):
+        add(f"correction: {source}")
+    bayes = [p for p in pairs if p.posterior is not None]
+    if bayes:
+        rope = comparison.rope or 0.0
+        add(
+            "\nBayesian view (correlated t posterior of the mean difference, Benavoli et al. 2017"
+            + (f"; practically equivalent: |difference| ≤ {rope:g})" if rope > 0 else ")")
+        )
+        rows = []
+        for p in bayes:
+            post = p.posterior
+            assert post is not None
+            lo, hi = post.interval(0.95)
+            row = [f"{p.labels[0]} vs {p.labels[1]}", p.metric, f"{p.p_a_better:.3f}", f"{p.p_b_better:.3f}"]
+            if rope > 0:
+                row.append(f"{post.p_rope:.3f}")
+            rows.append([*row, f"[{lo:+.4g}, {hi:+.4g}]"])
+        header = ["pair", "metric", "P(first better)", "P(second better)"]
+        if rope > 0:
+            header.append("P(equivalent)")
+        add(fmt.table(rows, [*header, "95% interval (first − second)"]))
+    if comparison.test == "wilcoxon":
+        from labledger.stats import smallest_wilcoxon_p
+
+        for n in sorted({p.result.n for p in pairs if p.result}):
+            add(
+                f"note: with {n} folds the exact Wilcoxon test cannot go below p={smallest_wilcoxon_p(n):.3g}"
+            )
+    add("\nverdict")
+    several = len(pairs) > 1
+    for p in pairs:
+        color = "red" if not p.comparable else ("green" if p.significant else None)
+        text = f"{p.labels[0]} vs {p.labels[1]}: {p.verdict}" if several else p.verdict
+        add("  " + (style(text, fg=color, bold=not p.comparable) if color else text))
+
+
+_SIGN = {"greater": ">", "less": "<"}

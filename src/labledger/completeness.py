@@ -72,8 +72,17 @@ POLICIES = ("warn", "strict", "off")
 #: What a declared param prefix can count as.
 ROLES = ("hyperparameter", "configuration")
 #: Built-in rules for keys no declared prefix matches: prefixes and words that count as
-#: training configuration (matched case-insensitively; ``model/`` and ``scoring/`` count as neither).
-CONFIG_PREFIXES = ("config/", "trainer/", "fit/", "cv/", "training/", "compile/", "optimizer/")
+#: training configuration (matched case-insensitively; ``model/``, ``scoring/`` and ``direction/``
+#: count as neither).
+CONFIG_PREFIXES = (
+    "config/",
+    "trainer/",
+    "fit/",
+    "cv/",
+    "training/",
+    "compile/",
+    "optimizer/",
+)
 CONFIG_WORDS = (
     "epoch",
     "epochs",
@@ -200,7 +209,7 @@ def param_role(key: str, roles: Mapping[str, str] | None = None) -> str | None:
     best = max((p for p in table if key.startswith(p)), key=len, default=None)
     if best is not None:
         return table[best]
-    if key.startswith(("model/", "scoring/")):
+    if key.startswith(("model/", "scoring/", "direction/")):
         return None
     return "configuration" if _is_config(key) else "hyperparameter"
 

@@ -43,19 +43,11 @@ def run_demo(
     from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
     from labledger.cli import render_runs
-    from labledger.integrations._sklearn_search import cv_params
     from labledger.query import run_rows
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-    splits = list(cv.split(X_train, y_train))
-    # the scikit-learn integration's conventions, so comparisons can check that the folds are the same
-    cv_info = {
-        **cv_params(cv, splits=splits),
-        "cv/n_train": len(splits[0][0]),
-        "cv/n_test": len(splits[0][1]),
-    }
     ids = []
     for name, kind, params, hypothesis in CANDIDATES:
         echo(f"training {name} ...")
@@ -69,7 +61,7 @@ def run_demo(
                 tags={"dataset": "digits", "source": "labledger demo"},
             ) as run:
                 ids.append(run.id)
-                run.log_params({"model": kind, **params, **cv_info, "scoring/accuracy": "accuracy"})
+                run.log_params({"model": kind, **params, "scoring/accuracy": "accuracy"})
                 run.log_config({"test_size": 0.25, "split_random_state": 0})
                 run.log_dataset("digits-X", X_train, role="train")
                 run.log_dataset("digits-y", y_train, role="train")
@@ -77,7 +69,8 @@ def run_demo(
                 model = _estimator(kind, params)
                 run.log_pipeline(model)
                 scores = cross_val_score(model, X_train, y_train, cv=cv, scoring="accuracy")
-                run.log_folds("accuracy", scores.tolist())
+                # the folds with their design: splitter, measured fold sizes, fingerprint
+                run.log_folds("accuracy", scores.tolist(), cv=cv, X=X_train, y=y_train)
                 start = time.perf_counter()
                 model.fit(X_train, y_train)
                 run.log_metrics(

@@ -45,6 +45,7 @@ class Entry:
     source: str  # "folds", "metric" or "" (no value)
     rank: int | None = None
     p_value: float | None = None
+    p_adjusted: float | None = None  # p_value after the board's multiple-comparison correction
     tie: bool | None = None  # not significantly different from the leader
     note: str = ""
 
@@ -59,6 +60,7 @@ class Entry:
             "n": self.n,
             "source": self.source,
             "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
             "tie_with_leader": self.tie,
             "note": self.note,
         }
@@ -73,10 +75,11 @@ class Leaderboard:
     test: str
     alpha: float
     entries: list[Entry] = field(default_factory=list)
+    correction: str = "holm"
     notes: list[str] = field(default_factory=list)  # how the ranked runs were chosen
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per run: rank, id, name, status, mean, std, n, source, p_value, tie_with_leader, note."""
+        """One row per run: rank, id, name, status, mean, std, n, source, p_value, p_adjusted, tie, note."""
         import pandas as pd
 
         columns = [
@@ -89,6 +92,7 @@ class Leaderboard:
             "n",
             "source",
             "p_value",
+            "p_adjusted",
             "tie_with_leader",
             "note",
         ]
@@ -102,20 +106,25 @@ class Leaderboard:
             "direction": self.direction,
             "test": self.test,
             "alpha": self.alpha,
+            "correction": self.correction,
             "notes": list(self.notes),
             "entries": [e.to_dict() for e in self.entries],
         }
 
     def render(self, style: Callable[..., str] | None = None) -> str:
         """The text of ``labledger leaderboard``."""
+        from labledger.multiple_testing import CORRECTIONS
         from labledger.stats import TESTS
 
         style = style or (lambda text, **_: text)
         better = "higher" if self.direction == "max" else "lower"
+        tested = sum(e.p_value is not None for e in self.entries)
+        adjusted = self.correction != "none" and tested > 1
+        family = f", {CORRECTIONS[self.correction]} over {tested} tests" if adjusted else ""
         out = [
             f"{self.experiment}: {self.metric} ({better} is better), split {self.split}; "
             f"≈ leader = not significantly different from the leader "
-            f"({TESTS[self.test]}, alpha={self.alpha:g})",
+            f"({TESTS[self.test]}, alpha={self.alpha:g}{family})",
             *self.notes,
         ]
         rows = []
@@ -141,16 +150,19 @@ class Leaderboard:
                 value,
                 e.n or "-",
                 "-" if e.p_value is None else f"{e.p_value:.3g}",
+                *(["-" if e.p_adjusted is None else f"{e.p_adjusted:.3g}"] if adjusted else []),
                 mark,
                 e.note,
             ]
             if e.rank is None:
                 line = [style(str(c), fg="red") if i == 3 else c for i, c in enumerate(line)]
             elif e.tie or e.rank == 1:
-                line = [style(str(c), bold=True) if i == 7 else c for i, c in enumerate(line)]
+                mark_at = 8 if adjusted else 7
+                line = [style(str(c), bold=True) if i == mark_at else c for i, c in enumerate(line)]
             rows.append(line)
+        p_columns = ["p vs leader", *([f"p ({self.correction})"] if adjusted else [])]
         out.append(
-            fmt.table(rows, ["rank", "id", "name", "status", self.metric, "folds", "p vs leader", "", "note"])
+            fmt.table(rows, ["rank", "id", "name", "status", self.metric, "folds", *p_columns, "", "note"])
         )
         if any(e.rank is None and e.note.startswith("not comparable") for e in self.entries):
             out.append(
@@ -181,25 +193,37 @@ def leaderboard(
     where: str | None = None,
     include_children: bool = False,
     store: str | os.PathLike[str] | Store | None = None,
+    *,
+    correction: str = "holm",
+    test_train_ratio: float | None = None,
 ) -> Leaderboard:
     """Rank every run of ``experiment`` on ``metric`` (a fold key, else a logged metric's last value).
 
-    ``metric``'s direction comes from :func:`labledger.metric_direction`;
-    ``where`` narrows the runs with the filter language.
+    ``metric``'s direction is the one the runs recorded (``direction/<metric>``,
+    e.g. a scikit-learn scorer's), else :func:`labledger.metric_direction`;
+    ``where`` narrows the runs with the filter language. Each run is tested
+    against the leader; the p-values are adjusted with ``correction``
+    (``holm``, ``bonferroni`` or ``none``) and ``≈ leader`` uses the adjusted
+    ones. ``test_train_ratio`` (n_test/n_train) stands in for fold sizes the
+    runs did not record.
 
     >>> ll.leaderboard("digits-svm", "accuracy", test="paired-t").to_frame()  # doctest: +SKIP
     """
     from labledger.aggregation import metric_direction
-    from labledger.compare import comparability_issues, compare_pair
+    from labledger.comparability import comparability_issues, recorded_direction
+    from labledger.multiple_testing import CORRECTIONS, UnknownCorrectionError
+    from labledger.pairing import adjust_family, compare_pair
     from labledger.query import RunView, _store, run_rows
     from labledger.stats import TESTS, UnknownTestError
 
     if test not in TESTS:
         raise UnknownTestError(test)
+    if correction not in CORRECTIONS:
+        raise UnknownCorrectionError(correction)
     st = _store(store)
-    direction = metric_direction(metric, store=st)
-    board = Leaderboard(experiment, metric, split, direction, test, alpha)
     views = [RunView(st, r) for r in run_rows(experiment, st, include_children=include_children, where=where)]
+    direction = recorded_direction(views, metric) or metric_direction(metric, store=st)
+    board = Leaderboard(experiment, metric, split, direction, test, alpha, correction=correction)
     ranked: list[Entry] = []
     no_value: list[Entry] = []
     ended: list[Entry] = []
@@ -218,6 +242,7 @@ def leaderboard(
     main, outside, board.notes = _comparable_group(ranked, views, metric)
     if main:
         leader = main[0]
+        tested = []
         for i, entry in enumerate(main, start=1):
             entry.rank = i
             if entry is leader:
@@ -226,14 +251,31 @@ def leaderboard(
                 entry.note = "no folds to test against the leader"
                 continue
             pair = compare_pair(
-                leader.run, entry.run, metric, split, test, alpha, direction, ("leader", "this run")
+                leader.run,
+                entry.run,
+                metric,
+                split,
+                test,
+                alpha,
+                direction,
+                ("leader", "this run"),
+                test_train_ratio=test_train_ratio,
+                rope=None,
             )
             blocking = [issue.message for issue in pair.issues if issue.blocking]
             if blocking:
                 entry.note = blocking[0]
-            elif pair.result is not None:
-                entry.p_value = pair.result.p_value
-                entry.tie = not pair.significant
+            elif pair.result is None:
+                entry.note = pair.verdict
+            else:
+                tested.append((entry, pair))
+                if pair.caveat:
+                    entry.note = "time-ordered folds: paired t-test, p indicative only"
+        adjust_family([pair for _, pair in tested], correction)
+        for entry, pair in tested:
+            assert pair.result is not None
+            entry.p_value, entry.p_adjusted = pair.result.p_value, pair.p_adjusted
+            entry.tie = not pair.significant
         for entry in outside:
             reasons = [i.message for i in comparability_issues(leader.run, entry.run, metric) if i.blocking]
             entry.note = reasons[0] if reasons else "not comparable with the leader"
@@ -252,7 +294,7 @@ def _comparable_group(
     when nothing forbids comparing it with the leader (it merely records less); the
     rest are listed as not comparable, never ranked with it.
     """
-    from labledger.compare import comparability_issues, halving_stage
+    from labledger.comparability import comparability_issues, halving_stage
 
     final: dict[str | None, Any] = {}
     for view in views:
@@ -296,7 +338,7 @@ def _comparable_group(
 def _comparability_key(run: RunView, metric: str) -> tuple[Any, ...]:
     """Runs with equal keys were scored on the same data (every recorded role), folds, metric
     definition and successive-halving iteration."""
-    from labledger.compare import CV_PARAMS, halving_stage
+    from labledger.comparability import CV_PARAMS, halving_stage
 
     params = run.params
     data = tuple(sorted((d["role"], d["fingerprint"] or "") for d in run.datasets))

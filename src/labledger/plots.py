@@ -148,7 +148,7 @@ def plot_folds(
 
     >>> plot_folds(["exp/a", "exp/b"], "accuracy", "folds.png")  # doctest: +SKIP
     """
-    from labledger.compare import fold_values
+    from labledger.pairing import fold_values
 
     out, suffix = _output(output)
     views = _views(runs, store)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from labledger import _lifecycle, _validate
+from labledger import _lifecycle, _validate, cv_design
 from labledger._delivery import Outbox
 from labledger._ids import new_run_id
 from labledger._run_assets import AssetsMixin
@@ -254,28 +254,42 @@ class Run(DeliveryMixin, AssetsMixin, LineageMixin):
 
     # -- cross-validation folds ------------------------------------------
 
-    def log_folds(self, key: str, values: Any, split: str = "test") -> dict[str, float | None]:
+    def log_folds(
+        self,
+        key: str,
+        values: Any,
+        split: str = "test",
+        *,
+        cv: Any = None,
+        X: Any = None,
+        y: Any = None,
+        groups: Any = None,
+    ) -> dict[str, float | None]:
         """Log one cross-validated metric's per-fold values; returns mean, std, min and max.
 
         ``std`` is the population standard deviation (ddof=0), as scikit-learn's
         ``cv_results_`` reports it. NaN (a failed fold) is kept and makes the
-        statistics NaN. Fold results are immutable like params.
+        statistics NaN. Fold results are immutable like params. ``cv`` (a splitter, split on
+        ``X``, ``y``, ``groups``; or the ``(train, test)`` index pairs) logs the fold design
+        as ``cv/*`` params (:mod:`labledger.cv_design`) and must count one fold per value.
 
-        >>> run.log_folds("accuracy", [0.91, 0.93, 0.92, 0.90, 0.94], split="test")  # doctest: +SKIP
+        >>> run.log_folds("accuracy", [0.91, 0.93, 0.92, 0.90, 0.94], cv=KFold(5), X=X)  # doctest: +SKIP
         {'mean': 0.92, 'std': 0.0141..., 'min': 0.9, 'max': 0.94}
         """
         self._check_open("log folds")
         _validate.check_key(key, "fold key")
         _validate.check_key(split, "fold split")
         vals = _validate.fold_values(key, values)
+        if cv is not None:
+            self.log_params(cv_design.folds_design(key, len(vals), cv, X=X, y=y, groups=groups))
         with self._lock:
             old = self._folds.get((key, split))
             if old is not None:
-                if _same_floats(old, vals):
-                    return _fold_stats(vals)
+                if cv_design.same_folds(old, vals):
+                    return cv_design.fold_stats(vals)
                 raise FoldsConflictError(self.id, key, split, old, vals)
             self._folds[(key, split)] = vals
-        stats = _fold_stats(vals)
+        stats = cv_design.fold_stats(vals)
         self._notify("labledger_folds_logged", key=key, split=split, values=vals, stats=stats)
         return stats
 
@@ -367,22 +381,6 @@ class Run(DeliveryMixin, AssetsMixin, LineageMixin):
         if self._state is _ENDING:
             raise RunFinishedError(self.id, "ending", action)
         raise RunFinishedError(self.id, self.status, action)
-
-
-def _same_floats(a: list[float], b: list[float]) -> bool:
-    return len(a) == len(b) and all(x == y or (x != x and y != y) for x, y in zip(a, b, strict=True))
-
-
-def _fold_stats(vals: list[float]) -> dict[str, float | None]:
-    import math
-
-    n = len(vals)
-    if any(v != v for v in vals):
-        nan = math.nan
-        return {"mean": nan, "std": nan, "min": nan, "max": nan}
-    mean = math.fsum(vals) / n
-    var = math.fsum((v - mean) ** 2 for v in vals) / n
-    return {"mean": mean, "std": math.sqrt(var), "min": min(vals), "max": max(vals)}
 
 
 def _loads(text: str) -> Any:

@@ -178,9 +178,10 @@ def test_search_inside_an_active_run_is_its_child(digits):
     with ll.start_run("outer") as outer:
         _tree_search(scoring=None, refit=True).fit(X, y)
     search_run = _only_run("outer", parent_id=outer.id)
-    assert search_run.params["scoring/score"] == "accuracy"  # the classifier's own score
+    assert search_run.params["scoring/accuracy"] == "accuracy"  # the classifier's own score, by its name
+    assert search_run.params["direction/accuracy"] == "max"
     assert len(search_run.children) == 4
-    assert {("score", "test"), ("score", "train")} <= set(search_run.children[0].fold_stats)
+    assert {("accuracy", "test"), ("accuracy", "train")} <= set(search_run.children[0].fold_stats)
 
 
 def test_randomized_and_halving_searches(digits):
@@ -209,7 +210,7 @@ def test_randomized_and_halving_searches(digits):
 
     h = by_class["HalvingGridSearchCV"]
     results = halving.cv_results_
-    _assert_candidates_match(h, results, {"score": "score"}, 3)
+    _assert_candidates_match(h, results, {"score": "accuracy"}, 3)
     for child in h.children:
         i = child.params["candidate/index"]
         assert child.params["halving/iter"] == results["iter"][i]
@@ -263,8 +264,8 @@ def test_search_nested_in_cross_validate_gives_nested_runs(digits):
         sorted(outer.children, key=lambda r: r.start_time), results["estimator"], strict=True
     ):
         assert search_run.params["search/class"].endswith("GridSearchCV")
-        _assert_candidates_match(search_run, fitted.cv_results_, {"score": "score"}, 2)
-    assert _folds(outer)[("score", "test")] == results["test_score"].tolist()
+        _assert_candidates_match(search_run, fitted.cv_results_, {"score": "accuracy"}, 2)
+    assert _folds(outer)[("accuracy", "test")] == results["test_score"].tolist()
 
 
 def test_parallel_search_is_recorded_by_the_calling_process_only(digits):
@@ -335,4 +336,4 @@ def test_third_party_search_subclass_is_tracked(digits):
     search = _FirstTwo(DecisionTreeClassifier(random_state=0), "max_depth", [3, 5, 7], cv=2).fit(X, y)
     parent = _only_run("custom")
     assert parent.params["search/class"].endswith("_FirstTwo")
-    _assert_candidates_match(parent, search.cv_results_, {"score": "score"}, 2)
+    _assert_candidates_match(parent, search.cv_results_, {"score": "accuracy"}, 2)

@@ -50,13 +50,13 @@ def test_candidates_of_searches_on_other_targets_are_not_comparable(digits):
     a, b = first.children[0], second.children[0]
     assert a.params["cv/fingerprint"] == b.params["cv/fingerprint"]  # only the target differs
 
-    pair = ll.compare([a.id, b.id], metric="score").pairs[0]
+    pair = ll.compare([a.id, b.id], metric="accuracy").pairs[0]
     assert not pair.comparable and pair.result is None
     assert pair.verdict.startswith("not comparable: different target data")
-    same_search = ll.compare([a.id, first.children[1].id], metric="score").pairs[0]
+    same_search = ll.compare([a.id, first.children[1].id], metric="accuracy").pairs[0]
     assert same_search.comparable and same_search.result is not None
 
-    board = ll.leaderboard("targets", "score", include_children=True)
+    board = ll.leaderboard("targets", "accuracy", include_children=True)
     ranked = {e.run.id for e in board.entries if e.rank is not None}
     leader_search = next(e for e in board.entries if e.rank == 1).run.parent_id
     for entry in board.entries:
@@ -96,13 +96,13 @@ def test_halving_candidates_are_compared_within_one_iteration(digits):
     first = [c for c in parent.children if c.params["halving/iter"] == 0]
     assert len(final) == 2
 
-    pair = ll.compare([final[0].id, first[0].id], metric="score").pairs[0]
+    pair = ll.compare([final[0].id, first[0].id], metric="accuracy").pairs[0]
     assert not pair.comparable
     assert "different successive-halving iterations (iter 1 on n_resources" in pair.verdict
-    within = ll.compare([final[0].id, final[1].id], metric="score").pairs[0]
+    within = ll.compare([final[0].id, final[1].id], metric="accuracy").pairs[0]
     assert within.comparable and within.result is not None
 
-    board = ll.leaderboard("halving", "score", include_children=True)
+    board = ll.leaderboard("halving", "accuracy", include_children=True)
     ranked = [e for e in board.entries if e.rank is not None]
     assert {e.run.id for e in ranked} == {c.id for c in final}  # not the 6 of the first iteration
     for entry in board.entries:
@@ -131,7 +131,9 @@ def test_nested_cross_validation_records_the_inner_searchs_scorer(digits):
     for search in inner.values():
         ms.cross_val_score(search, X, y, cv=2)
     outer = _searches("nested-scorer")
-    assert [run.params["scoring/score"] for run in outer] == list(inner)
+    for run, name in zip(outer, inner, strict=True):  # recorded under the inner search's scorer
+        assert run.params[f"scoring/{name}"] == name and run.params[f"direction/{name}"] == "max"
+        assert set(run.fold_stats) == {(name, "test")}
 
 
 @pytest.mark.timeout(90)

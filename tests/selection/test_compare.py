@@ -96,16 +96,34 @@ def test_degenerate_inputs():
         paired_test([0.9, 0.8], [0.8, 0.7], "anova")
 
 
-def test_ratio_falls_back_to_n_splits_then_to_the_fold_count(store_path):
+def test_the_ratio_is_measured_never_guessed_from_the_number_of_folds(store_path):
+    """n_splits alone does not give the ratio (100 folds of 10×10 repeated CV are 10/90, not 1/99)."""
     with ll.start_run("ratio", store=store_path) as a:
-        a.log_params({"cv/n_splits": 10})
+        a.log_params({"cv/n_splits": 100, "cv/n_repeats": 10})
+        a.log_folds("acc", [0.8 + 0.01 * (i % 7) for i in range(100)])
     with ll.start_run("ratio", store=store_path) as b:
-        pass
+        b.log_params({"cv/n_splits": 100, "cv/n_repeats": 10})
+        b.log_folds("acc", [0.79 + 0.012 * (i % 5) for i in range(100)])
     va, vb = ll.get_run(a.id, store=store_path), ll.get_run(b.id, store=store_path)
-    ratio, source = fold_size_ratio(va, vb, 10)
-    assert ratio == pytest.approx(1 / 9) and "cv/n_splits = 10" in source
-    ratio, source = fold_size_ratio(vb, vb, 5)
-    assert ratio == pytest.approx(1 / 4) and "assuming k-fold with k = 5" in source
+    ratio, source = fold_size_ratio(va, vb, 100)
+    assert math.isnan(ratio) and "not recorded" in source and "--test-train-ratio" in source
+
+    pair = compare([a.id, b.id], metric="acc", store=store_path).pairs[0]
+    assert pair.result is None and pair.winner is None and pair.posterior is None
+    assert pair.verdict.startswith("no corrected p-value on acc: the fold sizes are not recorded")
+    text = CliRunner().invoke(main, ["compare", a.id, b.id, "-m", "acc", "--store", str(store_path)])
+    assert text.exit_code == 0 and "no corrected p-value" in text.output and "p=" not in text.output
+
+    given = compare([a.id, b.id], metric="acc", store=store_path, test_train_ratio=10 / 90).pairs[0]
+    assert given.result is not None and given.result.test_train_ratio == pytest.approx(10 / 90)
+    assert "as given" in (given.ratio_source or "") and "Bouckaert" in given.description
+    cli = CliRunner().invoke(
+        main,
+        ["compare", a.id, b.id, "-m", "acc", "--test-train-ratio", str(10 / 90), "--store", str(store_path)],
+    )
+    assert cli.exit_code == 0 and "as given" in cli.output
+    # the plain tests need no ratio
+    assert compare([a.id, b.id], metric="acc", test="paired-t", store=store_path).pairs[0].result
 
 
 def test_guard_refuses_different_data_folds_and_metric_definitions(cv_store):
@@ -142,7 +160,24 @@ def test_compare_without_metric_tests_every_shared_fold_key_and_lists_params(cv_
         [cv_store.ids["svc-rbf"], cv_store.ids["knn"], cv_store.ids["gnb"]], store=cv_store.path
     )
     assert {p.metric for p in comparison.pairs} == {"accuracy", "f1_macro"}
-    assert len(comparison.pairs) == 4  # B and C against A, on two keys
+    assert len(comparison.pairs) == 6  # every pair (A-B, A-C, B-C) on two keys
+    assert [p.labels for p in comparison.pairs[:3]] == [("A", "B"), ("A", "C"), ("B", "C")]
+    assert {p.family_size for p in comparison.pairs} == {3} and comparison.correction == "holm"
+    against = compare(
+        [cv_store.ids["svc-rbf"], cv_store.ids["knn"], cv_store.ids["gnb"]],
+        metric="accuracy",
+        reference="B",
+        store=cv_store.path,
+    )
+    assert [p.labels for p in against.pairs] == [("B", "A"), ("B", "C")]
+    assert compare(
+        [cv_store.ids["svc-rbf"], cv_store.ids["knn"]],
+        metric="accuracy",
+        reference=cv_store.ids["knn"],
+        store=cv_store.path,
+    ).pairs[0].labels == ("B", "A")
+    with pytest.raises(ll.errors.LabledgerError, match="reference 'Z' is not one of the compared runs"):
+        compare([cv_store.ids["svc-rbf"], cv_store.ids["knn"]], reference="Z", store=cv_store.path)
     assert "model" in comparison.differing_params and "cv/fingerprint" not in comparison.differing_params
     text = comparison.render()
     assert re.search(r"^\*\s+model\s", text, re.M)
@@ -157,7 +192,7 @@ def test_compare_cli(cv_store):
     )
     assert out.exit_code == 0, out.output
     assert "A better than B on accuracy, p=" in out.output
-    assert "Nadeau–Bengio correction: n_test/n_train" in out.output
+    assert "correction: n_test/n_train = " in out.output and "the mean measured sizes" not in out.output
     out = runner.invoke(
         main,
         [

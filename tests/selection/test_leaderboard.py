@@ -36,7 +36,16 @@ def test_every_run_is_listed_ranked_by_mean_with_significance(cv_store):
         ratio = view.params["cv/n_test"] / view.params["cv/n_train"]
         t = d.mean() / np.sqrt((1 / 5 + ratio) * d.var(ddof=1))
         assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 4), rel=1e-9)
-        assert row["tie_with_leader"] == (row["p_value"] >= 0.05)
+    # "≈ leader" uses the Holm-adjusted p-values of the tests against the leader
+    tested = ranked.iloc[1:]
+    raw = tested["p_value"].to_numpy()
+    order, m, running, holm = np.argsort(raw), len(raw), 0.0, np.empty(len(raw))
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * raw[i]))
+        holm[i] = running
+    assert tested["p_adjusted"].tolist() == pytest.approx(holm.tolist(), rel=1e-12)
+    assert tested["tie_with_leader"].tolist() == (holm >= 0.05).tolist()
+    assert (tested["p_adjusted"] >= tested["p_value"]).all()
     assert not ranked.set_index("name").loc["tree", "tie_with_leader"]
     assert ranked["tie_with_leader"].iloc[1:].any()  # the close SVMs/kNN are not separable on 5 folds
     # runs scored on other data, folds or metric definitions are listed, not ranked

@@ -21,6 +21,20 @@ alpha_option = click.option(
     "--alpha", type=float, default=0.05, show_default=True, help="Significance level."
 )
 split_option = click.option("--split", default="test", show_default=True, help="Which fold split to use.")
+correction_option = click.option(
+    "--correction",
+    type=click.Choice(("holm", "bonferroni", "none")),
+    default="holm",
+    show_default=True,
+    help="Multiple-comparison correction of the p-values when several pairs are tested.",
+)
+ratio_option = click.option(
+    "--test-train-ratio",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="n_test/n_train for the corrected test, when the runs did not record their fold sizes "
+    "(or to override them).",
+)
 
 
 @click.command()
@@ -29,6 +43,27 @@ split_option = click.option("--split", default="test", show_default=True, help="
     "--metric", "-m", default=None, help="Fold key to test (default: every fold key the runs share)."
 )
 @test_option
+@click.option(
+    "--alternative",
+    type=click.Choice(("two-sided", "greater", "less")),
+    default="two-sided",
+    show_default=True,
+    help="H1 about the values of A − B: they differ, A's are greater, or A's are less.",
+)
+@click.option(
+    "--reference",
+    default=None,
+    help="Test every run against this one (a label A, B, … or a run given) instead of all pairs.",
+)
+@correction_option
+@click.option(
+    "--rope",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Half-width of the region of practical equivalence of the Bayesian view (e.g. 0.01).",
+)
+@ratio_option
 @alpha_option
 @split_option
 @store_option
@@ -38,6 +73,11 @@ def compare(
     run_refs: tuple[str, ...],
     metric: str | None,
     test: str,
+    alternative: str,
+    reference: str | None,
+    correction: str,
+    rope: float,
+    test_train_ratio: float | None,
     alpha: float,
     split: str,
     store: str | None,
@@ -46,21 +86,37 @@ def compare(
     """Compare runs side by side, with a paired test on their folds.
 
     Shows params (differences marked *), metrics as mean ± std over folds, and
-    for each run against the first a paired test that accounts for the
-    overlapping training sets of cross-validation, with a plain verdict. Runs
-    with different train data, CV folds or metric definitions are reported as
-    not comparable instead of being ranked.
+    a paired test for each pair of runs (or each run against --reference) that
+    accounts for the overlapping training sets of cross-validation: the
+    corrected resampled t-test from the recorded fold sizes (the corrected
+    repeated k-fold test on repeated CV; on time-ordered folds a paired t-test
+    with a caveat), p-values adjusted for multiple comparisons, a Bayesian view
+    (P(A better), P(B better), P(equivalent) within --rope) and a plain verdict.
+    Runs with different train data, CV folds or metric definitions are reported
+    as not comparable instead of being ranked; without recorded fold sizes no
+    corrected p-value is given unless --test-train-ratio is passed.
 
     \b
     Example:
         labledger compare digits/svc-rbf digits/logreg --metric accuracy
+        labledger compare grid/rbf grid/linear grid/poly -m roc_auc --rope 0.01
     """
     from labledger.compare import compare as compare_runs
 
     if len(run_refs) < 2:
         raise click.UsageError("give at least two runs to compare")
     result = compare_runs(
-        list(run_refs), metric=metric, split=split, test=test, alpha=alpha, store=store or None
+        list(run_refs),
+        metric=metric,
+        split=split,
+        test=test,
+        alpha=alpha,
+        store=store or None,
+        alternative=alternative,
+        correction=correction,
+        reference=reference,
+        rope=rope,
+        test_train_ratio=test_train_ratio,
     )
     if as_json:
         json_out(result.to_dict())
@@ -74,6 +130,8 @@ def compare(
 @click.option("--where", default=None, help="Only runs matching this filter.")
 @click.option("--children/--no-children", default=False, help="Include nested (child) runs.")
 @test_option
+@correction_option
+@ratio_option
 @alpha_option
 @split_option
 @store_option
@@ -85,6 +143,8 @@ def leaderboard(
     where: str | None,
     children: bool,
     test: str,
+    correction: str,
+    test_train_ratio: float | None,
     alpha: float,
     split: str,
     store: str | None,
@@ -93,9 +153,11 @@ def leaderboard(
     """Rank every run of an experiment by a metric's mean over folds.
 
     All runs are listed with std and fold count; runs not significantly
-    different from the leader are marked "≈ leader"; failed, killed and
-    crashed runs come last with their status. The metric's direction comes
-    from `labledger metric-direction` (default: min for loss/error names).
+    different from the leader (p-values adjusted for multiple comparisons,
+    Holm by default) are marked "≈ leader"; failed, killed and crashed runs
+    come last with their status. The metric's direction is the one the runs
+    recorded (a scikit-learn scorer's), else `labledger metric-direction`
+    (default: min for loss/error names).
 
     \b
     Example:
@@ -112,6 +174,8 @@ def leaderboard(
         where=where,
         include_children=children,
         store=store or None,
+        correction=correction,
+        test_train_ratio=test_train_ratio,
     )
     if as_json:
         json_out(board.to_dict())
