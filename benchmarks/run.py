@@ -168,7 +168,7 @@ class Labledger:
 
 
 def _open_runs() -> list[Any]:
-    from labledger import _lifecycle
+    from labledger.tracking import lifecycle as _lifecycle
 
     return _lifecycle.open_runs()
 

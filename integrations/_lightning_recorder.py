@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import labledger as ll
+from labledger.hooks import manager as hooks
 from labledger.integrations import _lightning_setup as setup
 from labledger.integrations._lightning_checkpoints import CheckpointLog
 from labledger.integrations._lightning_lifecycle import SpawnMixin, end_idle_runs, global_rank
@@ -263,7 +264,7 @@ class _Recorder(SpawnMixin):
         if dataset is None or id(dataset) in self.datasets_seen:
             return
         self.datasets_seen.add(id(dataset))
-        found = ll.plugins.call_first("labledger_fingerprint_dataset", data=dataset)
+        found = hooks.call_first("labledger_fingerprint_dataset", data=dataset)
         if isinstance(found, ll.Fingerprint):
             self._do("log_dataset", role, role=role, fingerprint=found.digest, **found.summary)
 

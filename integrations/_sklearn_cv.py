@@ -3,7 +3,7 @@
 The comparison features rely on them. A run evaluated by cross-validation (a
 search, each of its candidates, a ``cross_validate``/``cross_val_score`` call) has:
 
-- the design of its folds (:func:`labledger.cv_design.design_params`): ``cv/class`` (fully
+- the design of its folds (:func:`labledger.tracking.cv_design.design_params`): ``cv/class`` (fully
   qualified; ``explicit`` for a list of index pairs), ``cv/n_splits`` (folds evaluated:
   100 for 10×10 repeated k-fold), ``cv/shuffle``, ``cv/random_state``, ``cv/fingerprint``
   (SHA-256 of the actual train/test indices, ``None`` when the splitter does not yield the
@@ -34,10 +34,10 @@ from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
 
-from labledger import cv_design
 from labledger.integrations._sklearn_capture import FitCurves, SearchCapture
 from labledger.integrations._sklearn_values import estimator_params, plain, qualname
-from labledger.run import Run
+from labledger.tracking import cv_design
+from labledger.tracking.run import Run
 
 __all__ = [
     "DatasetRecord",

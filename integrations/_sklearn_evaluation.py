@@ -38,7 +38,7 @@ import labledger as ll
 from labledger.integrations import _sklearn_runtime as runtime
 from labledger.integrations._sklearn_cv import score_definition
 from labledger.integrations._sklearn_values import plain, qualname
-from labledger.run import Run
+from labledger.tracking.run import Run
 
 __all__ = ["end_all", "remember", "wrap_metric", "wrap_predict", "wrap_score"]
 

@@ -24,7 +24,7 @@ from labledger.integrations._sklearn_cv import (
     score_definition,
 )
 from labledger.integrations._sklearn_values import estimator_params, qualname, remembered_seeds
-from labledger.run import Run
+from labledger.tracking.run import Run
 
 __all__ = ["fit_data", "record_fit", "wrap_fit"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from labledger.run import Run
+from labledger.tracking.run import Run
 
 __all__ = ["log_classifier_plots"]
 

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 import labledger as ll
-from labledger._lifecycle import outcome
 from labledger.errors import LabledgerError
-from labledger.plugins import warn_once
+from labledger.hooks.manager import warn_once
+from labledger.tracking.lifecycle import outcome
 
 __all__ = [
     "ORIGIN",

@@ -36,7 +36,7 @@ from labledger.integrations._sklearn_cv import (
     scoring_params,
 )
 from labledger.integrations._sklearn_values import estimator_params, plain, qualname
-from labledger.run import Run
+from labledger.tracking.run import Run
 
 __all__ = ["cv_params", "record_search", "search_params"]
 

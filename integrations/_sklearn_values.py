@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from labledger.pipeline import stable_repr
+from labledger.lineage.pipeline import stable_repr
 
 __all__ = ["estimator_params", "plain", "qualname", "remembered_seeds"]
 

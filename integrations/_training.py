@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import labledger as ll
 from labledger.errors import LabledgerError
-from labledger.plugins import warn_once
+from labledger.hooks.manager import warn_once
 
 T = TypeVar("T")
 

@@ -18,9 +18,9 @@ import numpy as np
 import xgboost as xgb
 
 import labledger as ll
-from labledger import cv_design
 from labledger.errors import InvalidValueError
 from labledger.integrations._training import plain, qualified_name
+from labledger.tracking import cv_design
 
 IMPORTANCE_TYPES = ("gain", "weight", "cover")
 CONFIG_ARTIFACT = "xgboost_config.json"
@@ -120,8 +120,8 @@ def _nfold_splits(dtrain: Any, nfold: int, seed: Any, stratified: Any, shuffle: 
 
 
 def cv_params(found: Mapping[str, Any], rows: list[tuple[int, int]] | None = None) -> dict[str, Any]:
-    """The ``cv/*`` design of an ``xgb.cv`` call (:func:`labledger.cv_design.design_params`); ``rows``
-    are the measured fold sizes, which win over the sizes of the recomputed folds."""
+    """The ``cv/*`` design of an ``xgb.cv`` call (:func:`labledger.tracking.cv_design.design_params`);
+    ``rows`` are the measured fold sizes, which win over the sizes of the recomputed folds."""
     folds, dtrain = found.get("folds"), found.get("dtrain")
     if folds is not None and not callable(getattr(folds, "split", None)):
         params = cv_design.design_params(list(folds))

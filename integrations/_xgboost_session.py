@@ -38,12 +38,12 @@ from typing import Any
 import xgboost as xgb
 
 import labledger as ll
-from labledger._lifecycle import outcome
+from labledger.hooks.manager import warn_once
 from labledger.integrations import _xgboost_record as record
 from labledger.integrations._sklearn_capture import FitCurves
 from labledger.integrations._training import TRACKING_ERRORS, RunBinding
 from labledger.integrations._xgboost_call import Found, describe_error, passed_through, wrap_method
-from labledger.plugins import warn_once
+from labledger.tracking.lifecycle import outcome
 
 
 @dataclass

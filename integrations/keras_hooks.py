@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from labledger.hooks.manager import hookimpl
 from labledger.integrations._environment import imported_versions
-from labledger.plugins import hookimpl
 
 #: How the Keras callback's params count in the completeness report.
 PARAM_ROLES = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labledger.hooks.manager import hookimpl
 from labledger.integrations._environment import imported_versions
-from labledger.plugins import hookimpl
 
 #: How the Lightning integration's params count in the completeness report. The module's and
 #: datamodule's hyperparameters are logged under their own names (labledger's built-in rules apply).

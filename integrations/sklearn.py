@@ -38,8 +38,8 @@ import sklearn.model_selection._validation as _validation
 from sklearn.model_selection._search import BaseSearchCV
 
 import labledger as ll
-from labledger._lifecycle import outcome
 from labledger.errors import LabledgerError
+from labledger.hooks.manager import forget_warnings
 from labledger.integrations import _sklearn_capture as capture_mod
 from labledger.integrations import _sklearn_evaluation as evaluation
 from labledger.integrations import _sklearn_runtime as runtime
@@ -48,7 +48,7 @@ from labledger.integrations._sklearn_fits import wrap_fit
 from labledger.integrations._sklearn_patching import Patches, loaded_classes, metric_functions, on_new_classes
 from labledger.integrations._sklearn_search import record_search
 from labledger.integrations._sklearn_values import remembered_seeds
-from labledger.plugins import forget_warnings
+from labledger.tracking.lifecycle import outcome
 
 __all__ = ["Autolog", "autolog", "log_search"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labledger.hooks.manager import hookimpl
 from labledger.integrations._environment import imported_versions
-from labledger.plugins import hookimpl
 
 #: How the scikit-learn integration's params count in the completeness report: the estimator's
 #: params (``estimator/...``, ``max_iter`` and ``n_estimators`` included) and the chosen ones

@@ -6,8 +6,8 @@ import hashlib
 import sys
 from typing import Any
 
+from labledger.hooks.manager import hookimpl
 from labledger.integrations._environment import imported_versions
-from labledger.plugins import hookimpl
 from labledger.records import Fingerprint
 
 #: How the XGBoost integration's params count in the completeness report: the booster's and the

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import labledger as ll
-from labledger import _lifecycle, plugins
 from labledger import store as store_module
+from labledger.hooks import manager as plugins
+from labledger.tracking import lifecycle as _lifecycle
 
 
 @pytest.fixture(autouse=True)

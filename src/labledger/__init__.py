@@ -15,19 +15,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from labledger import errors, plugins
-from labledger.aggregation import metric_direction
-from labledger.compare import compare
-from labledger.fingerprint import fingerprint
-from labledger.leaderboard import leaderboard
+from labledger.analysis.compare import compare
+from labledger.analysis.leaderboard import leaderboard
+from labledger.lineage.fingerprint import fingerprint
+from labledger.lineage.reproduce import diff_runs, reproduction_plan, verify
+from labledger.lineage.seeds import seed_everything
 from labledger.plugins import hookimpl
-from labledger.query import ArtifactView, RunView, experiments, get_run, runs
+from labledger.query.aggregation import metric_direction
+from labledger.query.runs import ArtifactView, RunView, experiments, get_run, runs
 from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
-from labledger.reproduce import diff_runs, reproduction_plan, verify
-from labledger.run import NoActiveRunError, Run
-from labledger.seeds import seed_everything
-from labledger.start import active_run, start_run
 from labledger.store import Store, open_store
 from labledger.store.schema import ARTIFACT_KINDS, RUN_STATUSES
+from labledger.tracking.run import NoActiveRunError, Run
+from labledger.tracking.start import active_run, start_run
 
 __version__ = "0.1.0"
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import labledger as ll
-from labledger import _format as fmt
+from labledger import formatting as fmt
 from labledger.cli import main
 
 
@@ -29,10 +29,10 @@ def search(store_path):
                 for i in range(12):
                     with ll.start_run("ids", parent=parent) as child:
                         child.log_folds("accuracy", [0.9 + i / 100, 0.91, 0.92])
-            ids = [r["id"] for r in ll.query.run_rows("ids")]
+            ids = [r["id"] for r in ll.query.runs.run_rows("ids")]
             if len({i[:12] for i in ids}) < len(ids):
                 break
-    ids = [r["id"] for r in ll.query.run_rows("ids")]
+    ids = [r["id"] for r in ll.query.runs.run_rows("ids")]
     assert len({i[:12] for i in ids}) < len(ids), "the candidates should share millisecond prefixes"
     return ids
 

@@ -8,9 +8,9 @@ import labledger as ll
 from labledger.cli import main
 
 try:
-    from labledger._cli_render import _headline
+    from labledger.cli.render import _headline
 except ImportError:  # pragma: no cover - where the table code lived before
-    from labledger.cli import _headline  # type: ignore[attr-defined,no-redef]
+    from labledger.cli.app import _headline  # type: ignore[attr-defined,no-redef]
 
 
 class CountingKey(str):

@@ -20,7 +20,7 @@ from sklearn.model_selection import (
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import labledger as ll
-from labledger.cv_design import (
+from labledger.tracking.cv_design import (
     FoldCountError,
     FoldDesignError,
     design_params,

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import labledger as ll
 from labledger import errors
-from labledger.cli import main
+from labledger.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -111,7 +111,7 @@ def test_several_fits_into_one_run_continue_its_steps(digits, tmp_path: Path) ->
 
 @pytest.mark.timeout(120)
 def test_start_run_options_and_completeness(digits, monkeypatch) -> None:
-    from labledger.completeness import CompletenessWarning, param_role
+    from labledger.lineage.completeness import CompletenessWarning, param_role
 
     x, y = digits
     callback = LedgerCallback(

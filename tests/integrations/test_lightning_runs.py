@@ -30,8 +30,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import labledger as ll
-from labledger import completeness
 from labledger.integrations.lightning import LedgerCallback, LedgerLogger
+from labledger.lineage import completeness
 from labledger.store.schema import ARTIFACT_KINDS
 
 pytestmark = [

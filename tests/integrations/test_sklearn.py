@@ -27,7 +27,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import labledger as ll
 import labledger.integrations.sklearn as llsk
-from labledger.plugins import LabledgerWarning
+from labledger.hooks.manager import LabledgerWarning
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import labledger as ll
 import labledger.integrations.sklearn as llsk
-from labledger.cv_design import splits_fingerprint
+from labledger.tracking.cv_design import splits_fingerprint
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import labledger as ll
 import labledger.integrations.sklearn as llsk
-from labledger.completeness import CompletenessWarning
+from labledger.lineage.completeness import CompletenessWarning
 
 from ..seeded import assert_same_randomness, run_variants
 

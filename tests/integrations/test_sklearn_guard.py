@@ -167,7 +167,7 @@ def test_a_boosters_keys_never_share_the_searchs_best_score():
 
 @pytest.mark.timeout(60)
 def test_the_integration_declares_its_param_roles(digits):
-    from labledger.completeness import param_role
+    from labledger.lineage.completeness import param_role
 
     assert param_role("estimator/max_iter") == "hyperparameter"  # the built-in rule says configuration
     assert param_role("estimator/n_estimators") == "hyperparameter"

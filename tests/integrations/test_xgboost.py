@@ -177,7 +177,7 @@ def test_the_wrapper_records_its_params_and_its_training_data(cancer):
 
 
 def test_params_declare_their_roles_for_completeness():
-    from labledger import completeness
+    from labledger.lineage import completeness
 
     roles = completeness.param_roles()
     assert completeness.param_role("xgb/max_depth", roles) == "hyperparameter"

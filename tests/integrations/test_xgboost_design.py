@@ -14,8 +14,8 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import KFold
 
 import labledger as ll
-from labledger.cv_design import splits_fingerprint
 from labledger.integrations.xgboost import LedgerCallback
+from labledger.tracking.cv_design import splits_fingerprint
 
 PARAMS = {"objective": "binary:logistic", "max_depth": 2, "nthread": 1, "eval_metric": ["logloss", "auc"]}
 

@@ -212,7 +212,7 @@ def test_run_options_are_checked_when_the_callback_is_made(run):
 def test_a_run_the_callback_starts_tells_how_to_give_it_a_hypothesis(data, monkeypatch):
     monkeypatch.setenv("LABLEDGER_COMPLETENESS", "warn")
     dtrain, _ = data
-    with pytest.warns(ll.completeness.CompletenessWarning) as seen:
+    with pytest.warns(ll.lineage.completeness.CompletenessWarning) as seen:
         xgb.train(PARAMS, dtrain, 2, callbacks=[LedgerCallback(experiment="no-hypothesis")])
     messages = " ".join(str(w.message) for w in seen)
     assert "labledger.integrations.xgboost.LedgerCallback(..., hypothesis='...')" in messages

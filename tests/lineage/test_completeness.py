@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import labledger as ll
-from labledger.completeness import PARTS, CompletenessError, CompletenessWarning
+from labledger.lineage.completeness import PARTS, CompletenessError, CompletenessWarning
 
 
 def _complete_run(run, tmp_path):
@@ -54,7 +54,7 @@ def test_warn_policy_warns_at_start_without_hypothesis_and_lists_gaps_at_end(mon
     assert ll.get_run(run.id).status == "finished"
 
 
-@pytest.mark.filterwarnings("ignore::labledger.completeness.CompletenessWarning")
+@pytest.mark.filterwarnings("ignore::labledger.lineage.completeness.CompletenessWarning")
 def test_child_runs_are_not_checked(monkeypatch):
     monkeypatch.setenv("LABLEDGER_COMPLETENESS", "strict")
     with ll.start_run("policy", hypothesis="h") as parent:
@@ -64,7 +64,7 @@ def test_child_runs_are_not_checked(monkeypatch):
     assert ll.get_run(child.id).status == "finished"
 
 
-@pytest.mark.filterwarnings("ignore::labledger.completeness.CompletenessWarning")
+@pytest.mark.filterwarnings("ignore::labledger.lineage.completeness.CompletenessWarning")
 def test_strict_policy_refuses_a_run_without_hypothesis_and_fails_one_without_data(monkeypatch):
     monkeypatch.setenv("LABLEDGER_COMPLETENESS", "strict")
     with pytest.raises(CompletenessError, match="hypothesis"):
@@ -83,25 +83,25 @@ def test_strict_policy_refuses_a_run_without_hypothesis_and_fails_one_without_da
     assert ll.get_run(ok.id).status == "finished"
 
 
-@pytest.mark.filterwarnings("ignore::labledger.completeness.CompletenessWarning")
+@pytest.mark.filterwarnings("ignore::labledger.lineage.completeness.CompletenessWarning")
 def test_an_exception_is_never_masked_by_the_strict_policy(monkeypatch):
     monkeypatch.setenv("LABLEDGER_COMPLETENESS", "strict")
     with pytest.raises(ZeroDivisionError), ll.start_run("policy", hypothesis="h"):
         1 / 0  # noqa: B018
 
 
-@pytest.mark.filterwarnings("ignore::labledger.completeness.CompletenessWarning")
+@pytest.mark.filterwarnings("ignore::labledger.lineage.completeness.CompletenessWarning")
 def test_policy_from_pyproject(tmp_path, monkeypatch):
     monkeypatch.delenv("LABLEDGER_COMPLETENESS")
     project = tmp_path / "proj" / "sub"
     project.mkdir(parents=True)
     (tmp_path / "proj" / "pyproject.toml").write_text('[tool.labledger]\ncompleteness = "strict"\n')
     monkeypatch.chdir(project)
-    assert ll.completeness.policy() == "strict"
+    assert ll.lineage.completeness.policy() == "strict"
     with pytest.raises(CompletenessError):
         ll.start_run("policy")
     monkeypatch.setenv("LABLEDGER_COMPLETENESS", "off")
-    assert ll.completeness.policy() == "off"
+    assert ll.lineage.completeness.policy() == "off"
     assert os.getcwd() == str(project)
 
 
@@ -144,7 +144,7 @@ def test_origin_must_be_a_dotted_name(origin):
 
 
 def test_built_in_rules_match_whole_words_of_several_parts():
-    from labledger.completeness import param_role
+    from labledger.lineage.completeness import param_role
 
     roles = {
         "max_iter": "configuration",

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import labledger as ll
-from labledger.cli import main
+from labledger.cli.app import main
 
 TRAIN = """
 import sys

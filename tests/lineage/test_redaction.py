@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 import labledger as ll
-from labledger import lineage
-from labledger.cli import main
+from labledger.cli.app import main
+from labledger.lineage import capture as lineage
 
 
 def _redact_argv(argv):

@@ -41,7 +41,7 @@ def test_start_run_seed_and_observed_seeds_without_seed_everything():
         pass
     assert ll.get_run(run.id).lineage["seeds"]["seed"] == 5
     torch.manual_seed(77)
-    import labledger.seeds as seeds_module
+    import labledger.lineage.seeds as seeds_module
 
     seeds_module._last = None
     with ll.start_run("seeds") as other:
@@ -60,10 +60,10 @@ def test_pipeline_version_is_structural_and_independent_of_fitting(run):
     pipe = make_pipeline(StandardScaler(), SVC(C=1.0))
     v1 = run.log_pipeline(pipe)
     pipe.fit(X, y)
-    assert ll.pipeline.pipeline_version(pipe) == v1
-    assert ll.pipeline.pipeline_version(make_pipeline(StandardScaler(), SVC(C=1.0))) == v1
-    assert ll.pipeline.pipeline_version(make_pipeline(StandardScaler(), SVC(C=2.0))) != v1
-    assert ll.pipeline.pipeline_version(make_pipeline(SVC(C=1.0))) != v1
+    assert ll.lineage.pipeline.pipeline_version(pipe) == v1
+    assert ll.lineage.pipeline.pipeline_version(make_pipeline(StandardScaler(), SVC(C=1.0))) == v1
+    assert ll.lineage.pipeline.pipeline_version(make_pipeline(StandardScaler(), SVC(C=2.0))) != v1
+    assert ll.lineage.pipeline.pipeline_version(make_pipeline(SVC(C=1.0))) != v1
     ct = ColumnTransformer([("num", StandardScaler(), [0, 1]), ("cat", OneHotEncoder(), [2])])
     v2 = run.log_pipeline(ct, name="features")
     run.end()

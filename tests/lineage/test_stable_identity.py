@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import labledger as ll
-from labledger.pipeline import pipeline_version
+from labledger.lineage.pipeline import pipeline_version
 
 # The same objects, built the same way in this process and in subprocesses.
 BUILD = """
@@ -72,7 +72,7 @@ REPORT = (
     BUILD
     + """
 import json, labledger as ll
-from labledger.pipeline import pipeline_version, text
+from labledger.lineage.pipeline import pipeline_version, text
 data, pipe, search = build()
 print(json.dumps({
     "data": {k: ll.fingerprint(v).digest for k, v in data.items()},

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import labledger as ll
-from labledger import hookspecs, plugins
-from labledger.plugins import PluginWarning
+from labledger.hooks import manager as plugins
+from labledger.hooks import specs as hookspecs
+from labledger.hooks.manager import PluginWarning
 from labledger.records import Fingerprint
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -235,7 +236,7 @@ def test_hook_labledger_pipeline_logged(recorder, run):
 
 @pytest.mark.timeout(60)
 def test_hook_labledger_param_roles(run, tmp_path):
-    from labledger.completeness import param_role, param_roles
+    from labledger.lineage.completeness import param_role, param_roles
 
     params = {"lgb/num_leaves": 31, "lgb/lr": 0.1, "lgb/num_threads": 2}
     run.log_params(params)
@@ -282,7 +283,7 @@ def test_hook_labledger_param_roles(run, tmp_path):
 
 @pytest.mark.timeout(60)
 def test_invalid_param_roles_are_reported_and_ignored(run, tmp_path, capsys):
-    from labledger.completeness import param_role
+    from labledger.lineage.completeness import param_role
 
     class Bad:
         @ll.hookimpl
@@ -300,7 +301,7 @@ def test_invalid_param_roles_are_reported_and_ignored(run, tmp_path, capsys):
         assert param_role("lgb/lr") == "hyperparameter"
         assert param_role("lgb/max_iter") == "configuration"  # built-in rule: Bad's answer is ignored
     (tmp_path / "pyproject.toml").write_text('[tool.labledger]\nparam_roles = ["optimizer/"]\n')
-    from labledger.completeness import CompletenessWarning
+    from labledger.lineage.completeness import CompletenessWarning
 
     with pytest.warns(CompletenessWarning, match=r"declares param roles as a list; give a mapping"):
         assert param_role("lgb/lr") == "hyperparameter"
@@ -319,7 +320,7 @@ def test_hook_labledger_register_commands():
                 click.echo("hello from a plugin")
 
     plugins.register(Hello(), name="hello-cmd")
-    from labledger import cli as cli_module
+    from labledger.cli import app as cli_module
 
     cli_module._register_plugin_commands()
     try:

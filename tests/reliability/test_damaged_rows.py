@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import labledger as ll
-from labledger import _damage
-from labledger._damage import DamagedRecordWarning, DamagedValue
 from labledger.errors import ArtifactCorruptError
+from labledger.query import damage as _damage
+from labledger.query.damage import DamagedRecordWarning, DamagedValue
 from labledger.store.sqlite import DB_FILENAME
 
 

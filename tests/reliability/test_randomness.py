@@ -162,7 +162,7 @@ HASHED = """
     from sklearn.feature_extraction.text import CountVectorizer
 
     import labledger as ll
-    from labledger.pipeline import pipeline_version
+    from labledger.lineage.pipeline import pipeline_version
 
     words = frozenset(f"word{i}" for i in range(40))
     digests = {

@@ -27,7 +27,7 @@ import pytest
 
 import labledger as ll
 from labledger.errors import RunNotFoundError, StoreError
-from labledger.query import run_rows
+from labledger.query.runs import run_rows
 from labledger.store import liveness
 from labledger.store.schema import SCHEMA_VERSION
 from labledger.store.sqlite import DB_FILENAME

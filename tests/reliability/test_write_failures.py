@@ -30,7 +30,7 @@ from labledger import errors
 
 store, mode = sys.argv[1], sys.argv[2]
 try:
-    from labledger import _delivery
+    from labledger.tracking import delivery as _delivery
 
     _delivery.SPILL_POINTS = 5_000  # spill early: the batches kept during the outage go to files
 except ImportError:  # a release without an outbox (to show what this test checks)

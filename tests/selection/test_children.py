@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
 import labledger as ll
-from labledger.cli import main
-from labledger.plots import NothingToPlotError, plot_params
+from labledger.analysis.plots import NothingToPlotError, plot_params
+from labledger.cli.app import main
 
 GRID = [0.01, 0.1, 1.0]
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from scipy import special, stats
 
 import labledger as ll
-from labledger.cli import main
-from labledger.compare import comparability_issues, compare, fold_size_ratio, fold_values
-from labledger.stats import NotEnoughFoldsError, UnknownTestError, paired_test
+from labledger.analysis.compare import comparability_issues, compare, fold_size_ratio, fold_values
+from labledger.analysis.stats import NotEnoughFoldsError, UnknownTestError, paired_test
+from labledger.cli.app import main
 
 
 def _t_p_by_hand(t: float, df: int) -> float:

@@ -10,7 +10,7 @@ from scipy import stats
 
 import labledger as ll
 import labledger.integrations.sklearn as llsk
-from labledger.cli import main
+from labledger.cli.app import main
 
 pytest.importorskip("sklearn")
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 import labledger as ll
-from labledger.cli import main
-from labledger.export import UnsupportedExportFormatError, export_runs
+from labledger.analysis.export import UnsupportedExportFormatError, export_runs
+from labledger.cli.app import main
 
 
 def test_csv_json_parquet_hold_params_metrics_folds_tags(cv_store, tmp_path):

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import labledger as ll
-from labledger import filters
-from labledger.cli import main
+from labledger.cli.app import main
 from labledger.errors import LabledgerError
-from labledger.filters import FilterSyntaxError, compile_filter, parse
-from labledger.query import run_rows
+from labledger.query import filters
+from labledger.query.filters import FilterSyntaxError, compile_filter, parse
+from labledger.query.runs import run_rows
 
 
 @pytest.fixture(scope="module")

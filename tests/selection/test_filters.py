@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import labledger as ll
-from labledger.aggregation import (
+from labledger.cli.app import main
+from labledger.query.aggregation import (
     InvalidAggregationError,
     InvalidDirectionError,
     aggregate_metric,
     metric_direction,
 )
-from labledger.cli import main
-from labledger.filters import Comparison, FilterSyntaxError, Logical, Not, compile_filter, parse
+from labledger.query.filters import Comparison, FilterSyntaxError, Logical, Not, compile_filter, parse
 
 
 def _names(cv_store, where=None, **kw):

@@ -25,7 +25,7 @@ from scipy.stats import t as student_t
 
 import labledger as ll
 import labledger.integrations.sklearn as llsk
-from labledger.cli import main
+from labledger.cli.app import main
 
 sklearn = pytest.importorskip("sklearn")
 

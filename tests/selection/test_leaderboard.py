@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from scipy import stats
 
 import labledger as ll
-from labledger.aggregation import metric_direction
-from labledger.cli import main
-from labledger.compare import fold_values
-from labledger.leaderboard import leaderboard
+from labledger.analysis.compare import fold_values
+from labledger.analysis.leaderboard import leaderboard
+from labledger.cli.app import main
+from labledger.query.aggregation import metric_direction
 
 
 def test_every_run_is_listed_ranked_by_mean_with_significance(cv_store):

@@ -10,8 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 import labledger as ll
-from labledger.cli import main
-from labledger.plots import NothingToPlotError, UnsupportedFormatError, plot_curves, plot_folds, plot_params
+from labledger.analysis.plots import (
+    NothingToPlotError,
+    UnsupportedFormatError,
+    plot_curves,
+    plot_folds,
+    plot_params,
+)
+from labledger.cli.app import main
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("plotly")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from labledger.multiple_testing import (
+from labledger.analysis.multiple_testing import (
     CORRECTIONS,
     InvalidPValueError,
     UnknownCorrectionError,

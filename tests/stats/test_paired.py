@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from sklearn.model_selection import RepeatedStratifiedKFold, ShuffleSplit, TimeSeriesSplit
 
-from labledger.stats import (
+from labledger.analysis.stats import (
     ALTERNATIVES,
     TEST_VARIANTS,
     TESTS,

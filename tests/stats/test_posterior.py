@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labledger.posterior import InvalidCredibleLevelError, InvalidRopeError, Posterior, posterior
-from labledger.stats import InvalidTestTrainRatioError, NotEnoughFoldsError, UnequalFoldCountsError
+from labledger.analysis.posterior import InvalidCredibleLevelError, InvalidRopeError, Posterior, posterior
+from labledger.analysis.stats import InvalidTestTrainRatioError, NotEnoughFoldsError, UnequalFoldCountsError
 
 
 def _folds(seed: int, n: int = 100, shift: float = 0.005) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import sklearn
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.naive_bayes import GaussianNB
 
-from labledger.stats import paired_test
+from labledger.analysis.stats import paired_test
 
 ALPHA = 0.05
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from labledger import settings
 from labledger.store.sqlite import Store
 
-__all__ = ["Store", "default_store_path", "open_store"]
+__all__ = ["Store", "default_store_path", "open_store", "open_stores"]
 
 _open: dict[Path, Store] = {}
 _lock = threading.Lock()
@@ -42,3 +42,13 @@ def open_store(path: str | os.PathLike[str] | Store | None = None, *, create: bo
     if create:
         store.create()
     return store
+
+
+def open_stores() -> list[Store]:
+    """The stores this process has opened so far.
+
+    >>> [str(s.path) for s in open_stores()]  # doctest: +SKIP
+    ['/home/me/project/.labledger']
+    """
+    with _lock:
+        return list(_open.values())

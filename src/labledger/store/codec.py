@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["NO_EPOCH", "DamagedChunkError", "decode_chunk", "decode_chunk_lists", "encode_chunk"]
+__all__ = [
+    "NO_EPOCH",
+    "DamagedChunkError",
+    "decode_chunk",
+    "decode_chunk_lists",
+    "encode_chunk",
+    "split_chunk",
+]
 
 VERSION = 1
 NO_EPOCH = -1
@@ -68,7 +75,8 @@ class DamagedChunkError(ValueError):
     """A stored metric chunk cannot be decoded (the database was altered or damaged)."""
 
 
-def _split(blob: bytes) -> tuple[int, bytes, bytes]:
+def split_chunk(blob: bytes) -> tuple[int, bytes, bytes]:
+    """``(point count, packed steps/epochs/times, raw values)`` of a chunk; checks its header."""
     try:
         version, n, zlen = _HEADER.unpack_from(blob)
         if version != VERSION:
@@ -87,7 +95,7 @@ def decode_chunk(blob: bytes) -> dict[str, np.ndarray]:
     """Decode a chunk into NumPy columns ``step``, ``epoch`` (-1 = none), ``timestamp``, ``value``."""
     import numpy as np
 
-    n, packed, raw = _split(blob)
+    n, packed, raw = split_chunk(blob)
     deltas = np.frombuffer(packed, dtype="<i8")
     return {
         "step": np.cumsum(deltas[:n]),
@@ -101,7 +109,7 @@ def decode_chunk_lists(blob: bytes) -> dict[str, list[Any]]:
     """Decode a chunk into plain lists (no NumPy), epochs ``None`` where absent."""
     from itertools import accumulate
 
-    n, packed, raw = _split(blob)
+    n, packed, raw = split_chunk(blob)
     d = array("q")
     d.frombytes(packed)
     v = array("d")

@@ -174,7 +174,7 @@ def _rows(conn: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
 
 
 def _check_rows(conn: sqlite3.Connection, report: FsckReport) -> None:
-    from labledger.store.codec import DamagedChunkError, _split
+    from labledger.store.codec import DamagedChunkError, split_chunk
 
     rows = 0
     for table, column, key in _JSON_COLUMNS:
@@ -197,7 +197,7 @@ def _check_rows(conn: sqlite3.Connection, report: FsckReport) -> None:
     for run_id, key, seq, data in _rows(conn, sql):
         chunks += 1
         try:
-            _split(bytes(data))
+            split_chunk(bytes(data))
         except (DamagedChunkError, TypeError) as e:
             where = f"metric_chunks ({run_id}, {key!r}, batch {seq})"
             report.problems.append(Problem("damaged chunk", where, str(e)))

@@ -1,7 +1,7 @@
 """The built-in sink: writes every event to the run's store.
 
 It is registered through the same hooks as any third-party plugin (see
-:data:`labledger.plugins.DEFAULT_PLUGINS`), ``tryfirst`` so the store has a
+:data:`labledger.hooks.manager.DEFAULT_PLUGINS`), ``tryfirst`` so the store has a
 batch before any other sink sees it.
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from labledger.errors import StoreError, StoreWriteError
-from labledger.plugins import LabledgerWarning, hookimpl
+from labledger.hooks.manager import LabledgerWarning, hookimpl
 
 if TYPE_CHECKING:
     from labledger.records import ArtifactRecord, DatasetRecord, MetricBatch, PipelineRecord
-    from labledger.run import Run
+    from labledger.tracking.run import Run
 
 _Hook = TypeVar("_Hook", bound=Callable[..., None])
 _failed: set[str] = set()

@@ -163,7 +163,7 @@ class Store(WritesMixin):
         ...     for params in candidates:
         ...         ll.start_run("exp", parent=search_run).end()
         """
-        from labledger import _lifecycle
+        from labledger.tracking import lifecycle as _lifecycle
 
         with _lifecycle.writer_paused(), self.write() as conn:
             self._local.bulk_depth = getattr(self._local, "bulk_depth", 0) + 1
@@ -214,7 +214,7 @@ class Store(WritesMixin):
                 self._key_ids.update(new_keys)
 
     def _begin(self, conn: sqlite3.Connection) -> None:
-        from labledger import _lifecycle
+        from labledger.tracking import lifecycle as _lifecycle
 
         if _lifecycle.in_background() and not getattr(self._local, "short_wait", False):
             # background threads wait in short steps, to notice a bulk transaction of their own process

@@ -1,0 +1,5 @@
+"""``python -m labledger.cli``: the ``labledger`` command."""
+
+from labledger.cli.app import main
+
+main()

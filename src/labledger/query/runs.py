@@ -1,0 +1,119 @@
+"""Reading runs back: :func:`get_run` (one run, read-only) and :func:`runs` (a DataFrame).
+
+pandas is imported only when a DataFrame is asked for. The filter language
+and comparisons build on :func:`run_rows` and :func:`runs`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from labledger.errors import RunNotFoundError
+from labledger.query.artifacts import ArtifactView
+from labledger.query.run_view import _RUN_SELECT, RunView
+from labledger.store import Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ArtifactView", "RunView", "experiments", "get_run", "resolve_run", "run_rows", "runs"]
+
+
+def _store(store: str | os.PathLike[str] | Store | None) -> Store:
+    """The store to read (never created, never written: see :attr:`labledger.store.Store.read_conn`)."""
+    return open_store(store, create=False)
+
+
+def resolve_run(ref: str, store: str | os.PathLike[str] | Store | None = None) -> RunView:
+    """Find a run by id, unique id prefix, or ``experiment/name``.
+
+    >>> resolve_run("digits-svm/swift-otter-3")  # doctest: +SKIP
+    """
+    st = _store(store)
+    rows = st.query(_RUN_SELECT + " WHERE r.id = ?", (ref,))
+    if not rows and "/" in ref:
+        exp, _, name = ref.rpartition("/")
+        rows = st.query(_RUN_SELECT + " WHERE e.name = ? AND r.name = ?", (exp, name))
+    if not rows and ref and all(c in "0123456789abcdef" for c in ref.lower()):
+        rows = st.query(
+            _RUN_SELECT + " WHERE r.id >= ? AND r.id < ? ORDER BY r.id LIMIT 6",
+            (ref.lower(), ref.lower() + "g"),
+        )
+        if len(rows) > 1:
+            raise RunNotFoundError(ref, [r["id"] for r in rows])
+    if not rows:
+        raise RunNotFoundError(ref)
+    return RunView(st, rows[0])
+
+
+def get_run(run_id: str, store: str | os.PathLike[str] | Store | None = None) -> RunView:
+    """A read-only view of one run (by id, unique id prefix, or ``experiment/name``).
+
+    >>> import labledger as ll
+    >>> ll.get_run(run.id).metrics  # doctest: +SKIP
+    """
+    return resolve_run(run_id, store)
+
+
+def experiments(store: str | os.PathLike[str] | Store | None = None) -> list[dict[str, Any]]:
+    """Every experiment with its run counts."""
+    st = _store(store)
+    rows = st.query(
+        "SELECT e.name, e.description, e.created_at, count(r.id) AS runs, "
+        "sum(r.status = 'running') AS running, max(r.start_time) AS last_run "
+        "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"
+    )
+    return [dict(r) for r in rows]
+
+
+def run_rows(
+    experiment: str | None = None,
+    store: str | os.PathLike[str] | Store | None = None,
+    include_children: bool = True,
+    limit: int | None = None,
+    where: str | None = None,
+    order_by: str | list[str] | tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """Runs as plain dicts with ``params``, ``metrics`` (last values), ``folds`` and ``tags`` sub-dicts.
+
+    ``where`` and ``order_by`` take the filter language of :mod:`labledger.query.filters`.
+
+    >>> run_rows("digits-svm", where="metrics.val_acc > 0.9", order_by="-metrics.val_acc")  # doctest: +SKIP
+    """
+    from labledger.query.listing import select_rows
+
+    return select_rows(_store(store), experiment, include_children, limit, where, order_by)
+
+
+def runs(
+    experiment: str | None = None,
+    store: str | os.PathLike[str] | Store | None = None,
+    include_children: bool = False,
+    limit: int | None = None,
+    where: str | None = None,
+    order_by: str | list[str] | tuple[str, ...] | None = None,
+    aggregate: str | list[str] | tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Runs as a DataFrame: one row per run, newest first unless ``order_by`` says otherwise.
+
+    Columns: ``id``, ``experiment``, ``name``, ``status``, ``parent_id``,
+    ``start_time``, ``end_time``, ``duration``, ``author``, ``hypothesis``, then
+    ``params.<key>``, ``metrics.<key>`` (last value), ``folds.<key>.mean`` /
+    ``folds.<key>.std`` / ``folds.<key>.n`` (cross-validation folds;
+    ``<split>/<key>`` for splits other than ``test``) and ``tags.<key>``.
+
+    ``where`` filters with the filter language (:mod:`labledger.query.filters`),
+    ``order_by`` sorts (``"-metrics.val_acc"``: descending; several fields with
+    commas or a list), ``limit`` caps the count. ``aggregate`` adds
+    ``metrics.<key>.<how>`` columns for ``min``, ``max``, ``count``, ``best``
+    (follows :func:`labledger.metric_direction`) or ``mean_last_<N>`` (mean of
+    the last N logged values; reads the histories).
+
+    >>> import labledger as ll
+    >>> ll.runs("digits-svm", where='params.kernel = "rbf" and folds.accuracy > 0.95',
+    ...         order_by="-folds.accuracy", limit=10, aggregate="best")  # doctest: +SKIP
+    """
+    from labledger.query.listing import select_frame
+
+    return select_frame(_store(store), experiment, include_children, limit, where, order_by, aggregate)
