@@ -200,12 +200,14 @@ def test_hook_labledger_lineage_recorded(recorder, monkeypatch):
     class Lineage:
         @ll.hookimpl
         def labledger_lineage_recorded(self, run, lineage, packages):
-            seen.append((dict(lineage), packages))
+            seen.append((run.id, dict(lineage), packages))
 
     plugins.register(Lineage(), name="lineage-watch")
     with ll.start_run("hooks", seed=7) as run:
         ll.seed_everything(8)
     run.flush()  # waits for the background start-up capture
+    # (a capture of an earlier test's run may still report: only this run's count)
+    seen = [(s, p) for run_id, s, p in seen if run_id == run.id]
     sections = [s for s, _ in seen]
     assert sections[0]["seeds"]["seed"] == 7
     assert any(s.get("seeds", {}).get("seed") == 8 for s in sections)
