@@ -23,11 +23,14 @@ __all__ = [
     "ParamConflictError",
     "ParamSpellingConflictError",
     "PluginError",
+    "PluginRegistrationError",
     "RunFinishedError",
     "RunNotFoundError",
     "SettingsError",
     "StoreBusyError",
     "StoreError",
+    "StorePluginDisabledError",
+    "StoreURIError",
     "StoreVersionError",
     "StoreWriteError",
 ]
@@ -218,11 +221,72 @@ class PluginError(LabledgerError):
     def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
         self.plugin = plugin
         self.hook = hook
-        self.error = error
+        self.error: BaseException | None = error
         super().__init__(
             f"plugin {plugin!r} raised in hook {hook}: {type(error).__name__}: {error}. "
             "labledger recorded everything regardless; further errors from this plugin "
             "in this hook are not reported again."
+        )
+
+
+class PluginRegistrationError(PluginError):
+    """A plugin raised in a hook labledger made for it while registering it; it was not registered.
+
+    ``labledger_register_commands`` is made again for each plugin registered after the
+    command line was built.
+    """
+
+    def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        self.error = error
+        LabledgerError.__init__(
+            self,
+            f"plugin {plugin!r} raised in hook {hook} while being registered: {type(error).__name__}: "
+            f"{error}. It was not registered: fix the plugin and register it again.",
+        )
+
+
+class StorePluginDisabledError(PluginError):
+    """The built-in store plugin is blocked and no other plugin serves the store.
+
+    The built-in SQLite store (``labledger.store.sink``) opens store folders and writes
+    every run into them; without it nothing would be recorded, so labledger refuses
+    before writing anything.
+    """
+
+    def __init__(self, plugin: str, uri: str) -> None:
+        self.plugin = plugin
+        self.hook = "labledger_open_store"
+        self.error = None
+        self.uri = uri
+        LabledgerError.__init__(
+            self,
+            f"the built-in store plugin {plugin!r} is disabled (LABLEDGER_DISABLE_PLUGINS) and no other "
+            f"plugin serves the store {uri}: nothing was recorded. The built-in store cannot be disabled "
+            f"on its own: remove {plugin} from LABLEDGER_DISABLE_PLUGINS, or install a store plugin that "
+            "answers labledger_open_store for this store and writes its runs.",
+        )
+
+
+class StoreURIError(StoreError):
+    """No plugin serves a store or artifact URI: its scheme is unknown to every installed plugin.
+
+    ``uri`` is the location given, ``scheme`` its scheme (``postgresql``, ``s3``...) and
+    ``hook`` the hook a plugin answers to serve it.
+    """
+
+    def __init__(
+        self, uri: str, scheme: str, hook: str = "labledger_open_store", what: str = "store"
+    ) -> None:
+        self.uri = uri
+        self.scheme = scheme
+        self.hook = hook
+        super().__init__(
+            uri,
+            f"no installed plugin serves {scheme!r} {what} URIs (none answers {hook} for it). Install the "
+            f"labledger plugin for {scheme} (one implementing {hook}), or give a folder path: the built-in "
+            "SQLite store serves folders and file: URIs.",
         )
 
 

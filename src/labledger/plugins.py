@@ -1,7 +1,11 @@
-"""What a plugin author uses: the ``hookimpl`` marker, registering plugins in code, and the warnings.
+"""What a plugin author uses: the ``hookimpl`` marker, registering plugins in code, listing them,
+and the warnings.
 
 The hooks themselves are specified (and documented) in :mod:`labledger.hooks.specs`; the
-manager that loads and calls plugins is :mod:`labledger.hooks.manager`.
+manager that loads and calls plugins is :mod:`labledger.hooks.manager`. Hooks receive plain
+records (:mod:`labledger.records`: :class:`~labledger.records.RunInfo`,
+:class:`~labledger.records.MetricBatch`...) or the live run for logging events.
+``labledger plugins`` lists what is loaded and where it came from.
 
 >>> import labledger as ll
 >>> class CountRuns:

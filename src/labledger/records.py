@@ -6,7 +6,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ArtifactRecord", "DatasetRecord", "Fingerprint", "MetricBatch", "PipelineRecord", "Series"]
+__all__ = [
+    "ArtifactRecord",
+    "DatasetRecord",
+    "Fingerprint",
+    "MetricBatch",
+    "PipelineRecord",
+    "RunInfo",
+    "Series",
+]
 
 
 @dataclass(slots=True)
@@ -40,6 +48,10 @@ class MetricBatch:
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.series.values())
+
+    def __repr__(self) -> str:  # short: a batch may hold millions of points (plugin tracing prints it)
+        shown = f"seq={self.seq}, keys={len(self.series)}, points={len(self)}"
+        return f"MetricBatch(run_id={self.run_id!r}, {shown})"
 
     def points(self) -> Iterator[tuple[str, int, int | None, float, float]]:
         """Iterate ``(key, step, epoch, timestamp, value)`` in logging order per key."""
@@ -100,3 +112,35 @@ class PipelineRecord:
     structure: dict[str, Any]
     text: str | None
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A run about to start, as :func:`labledger.start_run` was asked for it (given to
+    ``labledger_run_starting``).
+
+    :ivar id: the run's id.
+    :ivar experiment: the experiment's name.
+    :ivar name: the run's name (given or generated; a taken name still gets a ``-2`` suffix).
+    :ivar kind: ``offline`` or ``online``.
+    :ivar hypothesis: what the run is meant to show, or ``None``.
+    :ivar parent_id: the parent run's id for a child run, else ``None``.
+    :ivar origin: the dotted name an integration started the run for, or ``None``.
+    :ivar store: the store's location (a ``file:`` URI for a store folder).
+    :ivar tags: the tags given to ``start_run``.
+    :ivar params: the params given to ``start_run``, flattened with ``/``.
+
+    >>> info.experiment, info.tags, info.params  # doctest: +SKIP
+    ('digits-svm', {'team': 'vision'}, {'C': 1.0})
+    """
+
+    id: str
+    experiment: str
+    name: str
+    kind: str
+    hypothesis: str | None
+    parent_id: str | None
+    origin: str | None
+    store: str
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)

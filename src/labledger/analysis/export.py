@@ -1,13 +1,15 @@
-"""Exporting runs to CSV, JSON or Parquet: params, summary metrics, folds and tags.
+"""Exporting runs to a file: CSV, JSON, Parquet, or a format a plugin adds.
 
 >>> from labledger.analysis.export import export_runs
 >>> export_runs("digits-svm", "runs.parquet")                       # doctest: +SKIP
 >>> export_runs("digits-svm", "runs.json", where="status = 'finished'")  # doctest: +SKIP
 
-CSV and Parquet hold one row per run (``params.<key>``, ``metrics.<key>``,
-``metrics.<key>.min|max|count``, ``folds.<key>.mean|std|n|values``,
-``tags.<key>``); JSON holds one nested object per run, with its datasets too.
-Metric histories are not exported: read them with ``ll.get_run(id).metrics``.
+Formats come from the ``labledger_export_formats`` hook (the built-ins are the
+plugin :mod:`labledger.analysis.export_formats`). CSV and Parquet hold one row
+per run (``params.<key>``, ``metrics.<key>``, ``metrics.<key>.min|max|count``,
+``folds.<key>.mean|std|n|values``, ``tags.<key>``); JSON holds one nested object
+per run, with its datasets too. Metric histories are not exported: read them
+with ``ll.get_run(id).metrics``.
 """
 
 from __future__ import annotations
@@ -15,29 +17,107 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labledger.errors import LabledgerError
+from labledger.hooks import manager as plugins
 from labledger.store import Store
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EXPORT_FORMATS", "UnsupportedExportFormatError", "export_frame", "export_records", "export_runs"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ExportSelection",
+    "ExportWriter",
+    "UnsupportedExportFormatError",
+    "export_formats",
+    "export_frame",
+    "export_records",
+    "export_runs",
+]
 
+#: The formats built in (the plugin :mod:`labledger.analysis.export_formats`).
 EXPORT_FORMATS = ("csv", "json", "parquet")
 StoreArg = str | os.PathLike[str] | Store | None
+_FORMAT_NAME = re.compile(r"[a-z0-9][a-z0-9_.+-]{0,31}")
 
 
 class UnsupportedExportFormatError(LabledgerError, ValueError):
-    """The export format is not csv, json or parquet."""
+    """No built-in format nor plugin writes the export format asked for."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, available: tuple[str, ...] = EXPORT_FORMATS) -> None:
         self.format = fmt
+        self.available = available
         super().__init__(
-            f"cannot export as {fmt!r}: use one of {', '.join(EXPORT_FORMATS)} (or name the file so)"
+            f"cannot export as {fmt!r}: use one of {', '.join(available)} (or name the file so), "
+            "or install a plugin that adds the format (labledger_export_formats)"
         )
+
+
+@dataclass
+class ExportSelection:
+    """The runs an export writes, in the two shapes writers take; each is read once, when first asked for.
+
+    >>> def write_tsv(runs: ExportSelection, path: Path) -> None:
+    ...     runs.frame().to_csv(path, sep="\t", index=False)
+    """
+
+    experiment: str | None = None
+    where: str | None = None
+    include_children: bool = True
+    store: StoreArg = None
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def frame(self) -> pd.DataFrame:
+        """One flat row per run (see :func:`export_frame`); a copy a writer may change."""
+        if "frame" not in self._cache:
+            self._cache["frame"] = export_frame(
+                self.experiment, self.where, self.include_children, self.store
+            )
+        frame: pd.DataFrame = self._cache["frame"].copy()
+        return frame
+
+    def records(self) -> list[dict[str, Any]]:
+        """One nested, JSON-ready dict per run (see :func:`export_records`)."""
+        if "records" not in self._cache:
+            self._cache["records"] = export_records(
+                self.experiment, self.where, self.include_children, self.store
+            )
+        records: list[dict[str, Any]] = self._cache["records"]
+        return records
+
+
+#: What a format's writer is: ``write(runs, path)`` writes the selected runs to ``path``.
+ExportWriter = Callable[[ExportSelection, Path], None]
+
+
+def export_formats() -> dict[str, ExportWriter]:
+    """Every format a plugin offers (built-ins included), by name; for a name several plugins
+    offer, the first called wins. Invalid offers are reported as a plugin warning and left out.
+
+    >>> sorted(export_formats())  # doctest: +SKIP
+    ['csv', 'json', 'parquet', 'tsv']
+    """
+    formats: dict[str, ExportWriter] = {}
+    hook = "labledger_export_formats"
+    for plugin, offered in plugins.call_each(hook).items():
+        if not isinstance(offered, dict):
+            plugins.report_error(
+                plugin, hook, TypeError(f"returned {offered!r}; return a dict name -> writer")
+            )
+            continue
+        for name, writer in offered.items():
+            if not (isinstance(name, str) and _FORMAT_NAME.fullmatch(name)) or not callable(writer):
+                problem = ValueError(f"offered {name!r}: {writer!r}; give a lower-case name and a callable")
+                plugins.report_error(plugin, hook, problem)
+                continue
+            formats.setdefault(name, writer)
+    return formats
 
 
 def _fold_values(store: Store, ids: list[str]) -> dict[str, dict[str, list[float | None]]]:
@@ -168,27 +248,6 @@ def export_records(
     return records
 
 
-def _flat_for_file(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
-    """CSV gets lists/dicts as JSON text; Parquet gets mixed-type columns as JSON text."""
-    import pandas as pd
-
-    df = df.copy()
-    for col in df.columns:
-        if df[col].dtype != object:
-            continue
-        values = [v for v in df[col] if v is not None and not (isinstance(v, float) and math.isnan(v))]
-        kinds = {type(v) for v in values}
-        is_fold_list = col.endswith(".values") and col.startswith("folds.")
-        if fmt == "parquet" and is_fold_list:
-            lists: list[Any] = [
-                None if v is None else [math.nan if x is None else float(x) for x in v] for v in df[col]
-            ]
-            df[col] = pd.Series(lists, index=df.index, dtype=object)
-        elif any(k in (list, dict) for k in kinds) or (fmt == "parquet" and len(kinds) > 1):
-            df[col] = [None if v is None else json.dumps(v, default=str) for v in df[col]]
-    return df
-
-
 def export_runs(
     experiment: str | None,
     output: str | os.PathLike[str],
@@ -199,23 +258,16 @@ def export_runs(
 ) -> Path:
     """Write the runs of ``experiment`` (all runs when None) to ``output``; returns the path.
 
-    ``format`` is ``csv``, ``json`` or ``parquet``; by default the file name's suffix decides.
+    ``format`` is ``csv``, ``json``, ``parquet`` or a format a plugin offers; by default
+    the file name's suffix decides.
 
     >>> export_runs("digits-svm", "runs.csv", where="folds.accuracy > 0.9")  # doctest: +SKIP
     """
     out = Path(output)
     fmt = (format or out.suffix.lstrip(".")).lower()
-    if fmt not in EXPORT_FORMATS:
-        raise UnsupportedExportFormatError(fmt or str(output))
+    formats = export_formats()
+    if fmt not in formats:
+        raise UnsupportedExportFormatError(fmt or str(output), tuple(sorted(formats)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "json":
-        records = export_records(experiment, where, include_children, store)
-        out.write_text(json.dumps(records, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n")
-        return out
-    df = export_frame(experiment, where, include_children, store)
-    df = _flat_for_file(df, fmt)
-    if fmt == "csv":
-        df.to_csv(out, index=False)
-    else:
-        df.to_parquet(out, index=False)
+    formats[fmt](ExportSelection(experiment, where, include_children, store), out)
     return out

@@ -223,23 +223,27 @@ def demo(experiment: str, store: str | None) -> None:
     run_demo(experiment=experiment, store=store or None, echo=click.echo)
 
 
+_commands_added_for: list[object] = []  # the plugin manager the CLI asked for commands
+
+
 def _register_plugin_commands() -> None:
-    """Register the built-in command modules as plugins, then let every plugin add commands."""
-    import importlib
+    """Register the built-in command modules as plugins, then let every plugin add commands.
+
+    The hook is historic: a plugin registered afterwards adds its commands when it registers.
+    Asked once per plugin manager (a rebuilt manager is asked again).
+    """
     import pkgutil
 
     from labledger.cli import commands
     from labledger.hooks import manager as plugins
 
     pm = plugins.get_plugin_manager()
+    if _commands_added_for and _commands_added_for[0] is pm:
+        return
     for info in pkgutil.iter_modules(commands.__path__):
-        name = f"labledger.cli.commands.{info.name}"
-        if pm.has_plugin(name) or pm.is_blocked(name):
-            continue
-        module = importlib.import_module(name)
-        if not pm.has_plugin(name):
-            pm.register(module, name=name)
-    plugins.notify("labledger_register_commands", cli=main)
+        plugins.register_builtin(f"labledger.cli.commands.{info.name}")
+    plugins.call_historic("labledger_register_commands", cli=main)
+    _commands_added_for[:] = [pm]
 
 
 _register_plugin_commands()

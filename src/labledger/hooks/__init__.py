@@ -1,5 +1,7 @@
 """The spine: every hook labledger calls (:mod:`labledger.hooks.specs`), the plugin manager that
-loads built-in and third-party plugins and calls them (:mod:`labledger.hooks.manager`).
+loads built-in and third-party plugins (:mod:`labledger.hooks.manager`), how each hook call is
+made, one plugin at a time through pluggy (:mod:`labledger.hooks.calling`), and how plugin
+failures are reported (:mod:`labledger.hooks.reporting`).
 
 Plugin authors import from :mod:`labledger.plugins`:
 

@@ -6,8 +6,9 @@ third-party plugin, then every entry point in the group ``labledger``.
 
 Environment switches:
 
-- ``LABLEDGER_DISABLE_PLUGINS=name,other`` blocks plugins by name (built-ins included).
-- ``LABLEDGER_TRACE_PLUGINS=1`` prints every hook call to standard error.
+- ``LABLEDGER_DISABLE_PLUGINS=name,other`` blocks plugins by name (built-ins included;
+  the built-in store ``labledger.store.sink`` only when another plugin serves the store).
+- ``LABLEDGER_TRACE_PLUGINS=1`` prints every hook call to standard error (pluggy's tracing).
 
 Example::
 
@@ -26,72 +27,94 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import importlib
-import sys
 import threading
-import traceback
-import warnings
-from collections.abc import Hashable
 from typing import Any
 
 import pluggy
 
 from labledger import settings
-from labledger.errors import PluginError, StoreWriteError
+from labledger.errors import PluginError, PluginRegistrationError, StoreWriteError
+from labledger.hooks import calling
 from labledger.hooks import specs as hookspecs
+from labledger.hooks.calling import in_hook
+from labledger.hooks.reporting import (
+    LabledgerWarning,
+    PluginWarning,
+    forget_warnings,
+    report_error,
+    warn_once,
+)
 
 __all__ = [
+    "BUILT_IN",
     "DEFAULT_PLUGINS",
+    "ENTRY_POINT",
     "ENTRY_POINT_GROUP",
+    "IN_CODE",
     "LabledgerWarning",
     "PluginWarning",
     "call_each",
     "call_first",
+    "call_historic",
     "deliver",
+    "forget_warnings",
     "get_plugin_manager",
     "hookimpl",
     "in_hook",
     "list_plugins",
     "notify",
     "register",
+    "register_builtin",
     "report_error",
     "reset",
+    "shutdown",
     "unregister",
     "warn_once",
 ]
 
 ENTRY_POINT_GROUP = "labledger"
-#: Built-in plugins, registered through the same ``register`` as third parties.
-DEFAULT_PLUGINS: tuple[str, ...] = ("labledger.store.sink", "labledger.lineage.fingerprint")
+#: Built-in plugins, registered through the same ``register`` as third parties: the SQLite store
+#: (serves folders, keeps artifact bytes, writes every event), dataset fingerprints, export formats.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "labledger.store.sink",
+    "labledger.lineage.fingerprint",
+    "labledger.analysis.export_formats",
+)
+#: Where a plugin came from, as :func:`list_plugins` reports it.
+BUILT_IN, ENTRY_POINT, IN_CODE = "built-in", "entry point", "registered in code"
 
 hookimpl = pluggy.HookimplMarker("labledger")
 
-
-class LabledgerWarning(UserWarning):
-    """Base class of labledger's warnings."""
-
-
-class PluginWarning(LabledgerWarning):
-    """A plugin raised inside a hook; labledger went on without it."""
-
-
 _pm: pluggy.PluginManager | None = None
 _pm_lock = threading.RLock()
+_builtins: set[str] = set()
+_shut_down: pluggy.PluginManager | None = None
+_exit_hook_installed = False
 
 
 def _build() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("labledger")
     pm.add_hookspecs(hookspecs)
-    blocked = settings.disabled_plugins()
-    for name in filter(None, blocked):
+    if settings.trace_plugins():
+        calling.trace_to_stderr(pm)
+    for name in filter(None, settings.disabled_plugins()):
         pm.set_blocked(name)
     for module_name in DEFAULT_PLUGINS:
-        if pm.is_blocked(module_name):
-            continue
-        pm.register(importlib.import_module(module_name), name=module_name)
+        _register_builtin(pm, module_name)
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     pm.check_pending()
     return pm
+
+
+def _register_builtin(pm: pluggy.PluginManager, module_name: str) -> str | None:
+    if pm.is_blocked(module_name) or pm.has_plugin(module_name):
+        return None
+    name = pm.register(importlib.import_module(module_name), name=module_name)
+    if name is not None:
+        _builtins.add(name)
+    return name
 
 
 def get_plugin_manager(fresh: bool = False) -> pluggy.PluginManager:
@@ -99,20 +122,39 @@ def get_plugin_manager(fresh: bool = False) -> pluggy.PluginManager:
 
     :param fresh: build a new one (tests use this to start from the defaults).
     """
-    global _pm
+    global _pm, _exit_hook_installed
     with _pm_lock:
         if _pm is None or fresh:
+            _forget()
             _pm = _build()
-            forget_warnings("plugin")
+            if not _exit_hook_installed:  # registered before any run's exit handler, so it runs after them
+                atexit.register(shutdown)
+                _exit_hook_installed = True
         return _pm
+
+
+def _forget() -> None:
+    if _pm is not None:
+        calling.forget_tracer(_pm)
+    _builtins.clear()
+    forget_warnings("plugin")
 
 
 def reset() -> None:
     """Forget the plugin manager; the next hook call rebuilds it from the defaults."""
     global _pm
     with _pm_lock:
+        _forget()
         _pm = None
-        forget_warnings("plugin")
+
+
+def register_builtin(module_name: str) -> str | None:
+    """Register one of labledger's own modules as a built-in plugin (the CLI's command modules).
+
+    :returns: the name it was registered under, or ``None`` when it is blocked or already registered.
+    """
+    with _pm_lock:
+        return _register_builtin(get_plugin_manager(), module_name)
 
 
 def register(plugin: object, name: str | None = None) -> str:
@@ -121,6 +163,9 @@ def register(plugin: object, name: str | None = None) -> str:
     :param plugin: an object or module with ``@ll.hookimpl`` functions.
     :param name: a name to report it by (default: pluggy's generated name).
     :returns: the name it was registered under.
+    :raises ValueError: the name is blocked by ``LABLEDGER_DISABLE_PLUGINS`` or already taken.
+    :raises PluginRegistrationError: the plugin raised in a hook made for it at registration
+        (``labledger_register_commands`` once the CLI is built); it is not registered.
 
     >>> import labledger as ll
     >>> class Echo:
@@ -130,7 +175,18 @@ def register(plugin: object, name: str | None = None) -> str:
     >>> name = ll.plugins.register(Echo(), name="echo")  # doctest: +SKIP
     """
     pm = get_plugin_manager()
-    registered = pm.register(plugin, name=name)
+    try:
+        registered = pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError):
+        raise
+    except Exception as e:  # a historic hook replayed for the new plugin raised
+        taken = pm.get_name(plugin)
+        if taken is not None:
+            pm.unregister(plugin)
+        historic = [
+            c.name for c in pm.hook.__dict__.values() if isinstance(c, pluggy.HookCaller) and c.is_historic()
+        ]
+        raise PluginRegistrationError(taken or name or repr(plugin), ", ".join(sorted(historic)), e) from e
     if registered is None:
         raise ValueError(f"plugin {name or plugin!r} is blocked (LABLEDGER_DISABLE_PLUGINS)")
     pm.check_pending()
@@ -143,69 +199,50 @@ def unregister(plugin: object | None = None, name: str | None = None) -> None:
 
 
 def list_plugins() -> list[dict[str, Any]]:
-    """Every registered plugin with the hooks it implements."""
+    """Every registered plugin: its name, where it came from, its distribution, and the hooks it implements.
+
+    ``source`` is ``"built-in"``, ``"entry point"`` or ``"registered in code"``;
+    ``distribution`` and ``version`` name the installed distribution of an entry-point plugin
+    (``None`` otherwise).
+
+    >>> [p["name"] for p in list_plugins() if p["source"] == "built-in"]  # doctest: +SKIP
+    ['labledger.store.sink', 'labledger.lineage.fingerprint', 'labledger.analysis.export_formats']
+    """
     pm = get_plugin_manager()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     out = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             continue
-        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        out.append({"name": name, "hooks": hooks})
+        dist = dists.get(id(plugin))
+        source = BUILT_IN if name in _builtins else ENTRY_POINT if dist is not None else IN_CODE
+        out.append(
+            {
+                "name": name,
+                "source": source,
+                "distribution": dist.project_name if dist is not None else None,
+                "version": dist.version if dist is not None else None,
+                "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or []),
+            }
+        )
     return out
 
 
-def _trace(hook: str, plugin_name: str) -> None:
-    if settings.trace_plugins():
-        print(f"labledger: {hook} -> {plugin_name}", file=sys.stderr)
+def shutdown() -> list[PluginError]:
+    """Call ``labledger_shutdown`` on every plugin, once per plugin manager.
 
+    labledger calls it at interpreter exit, after every run has been ended and written;
+    later calls do nothing. A process that never loaded its plugins calls nothing.
 
-_warned: set[Hashable] = set()
-
-
-def warn_once(key: Hashable, message: str, category: type[Warning] = LabledgerWarning) -> bool:
-    """Warn once per ``key`` (tracking failures, plugin errors); returns whether it warned.
-
-    When warnings are turned into errors (``-W error``, pytest), the message goes to
-    standard error instead: reporting a tracking problem must never break training.
+    :returns: the errors plugins raised.
     """
+    global _shut_down
     with _pm_lock:
-        if key in _warned:
-            return False
-        _warned.add(key)
-    try:
-        warnings.warn(message, category, stacklevel=3)
-    except Warning:
-        print(f"labledger: {message}", file=sys.stderr)
-    return True
-
-
-def forget_warnings(prefix: str | None = None) -> None:
-    """Let :func:`warn_once` warn again (for keys that are tuples starting with ``prefix``, or all)."""
-    with _pm_lock:
-        if prefix is None:
-            _warned.clear()
-        else:
-            for key in [k for k in _warned if isinstance(k, tuple) and k and k[0] == prefix]:
-                _warned.discard(key)
-
-
-def report_error(plugin_name: str, hook: str, error: BaseException) -> PluginError:
-    """Report a plugin's failure once per (plugin, hook) as a :class:`PluginWarning`."""
-    return _report(plugin_name, hook, error)
-
-
-def _report(plugin_name: str, hook: str, error: BaseException) -> PluginError:
-    err = PluginError(plugin_name, hook, error)
-    detail = "".join(traceback.format_exception(error))
-    warn_once(("plugin", plugin_name, hook), f"{err}\n{detail}", PluginWarning)
-    return err
-
-
-def _impls(hook: str) -> list[pluggy.HookImpl]:
-    caller = getattr(get_plugin_manager().hook, hook)
-    # pluggy calls the last registered first; tryfirst/trylast are already ordered.
-    # Event hooks are plain calls: wrappers have nothing to wrap here.
-    return [i for i in reversed(caller.get_hookimpls()) if not (i.wrapper or i.hookwrapper)]
+        pm = _pm
+        if pm is None or pm is _shut_down:
+            return []
+        _shut_down = pm
+    return notify("labledger_shutdown")
 
 
 def notify(hook: str, **kwargs: Any) -> list[PluginError]:
@@ -216,76 +253,27 @@ def notify(hook: str, **kwargs: Any) -> list[PluginError]:
 
     :returns: the errors raised by plugins during this call.
     """
-    errors, _ = deliver(hook, set(), kwargs)
+    errors, _ = calling.deliver(get_plugin_manager(), hook, set(), kwargs)
     return errors
-
-
-_hook_depth = threading.local()
-
-
-def in_hook() -> bool:
-    """Whether this thread is inside a plugin's event hook (calls made there must not wait)."""
-    return bool(getattr(_hook_depth, "n", 0))
 
 
 def deliver(
     hook: str, done: set[str], kwargs: dict[str, Any]
 ) -> tuple[list[PluginError], StoreWriteError | None]:
-    """Call an event hook on every plugin not in ``done``, adding each one that took it.
-
-    A plugin that raises is reported once per hook and counts as done (it is not
-    called again with the same event). A sink that raises
-    :class:`~labledger.errors.StoreWriteError` has *not* taken the event: it stays
-    out of ``done`` so that a later delivery retries it, and the error is returned.
-
-    :returns: the errors plugins raised, and the store write error if there was one.
-    """
-    errors: list[PluginError] = []
-    refused: StoreWriteError | None = None
-    _hook_depth.n = getattr(_hook_depth, "n", 0) + 1
-    try:
-        for impl in _impls(hook):
-            name = impl.plugin_name
-            if name in done:
-                continue
-            _trace(hook, name)
-            try:
-                impl.function(*[kwargs[a] for a in impl.argnames])
-            except StoreWriteError as e:
-                refused = refused or e
-                continue
-            except Exception as e:  # a plugin must never break logging
-                errors.append(_report(name, hook, e))
-            done.add(name)
-    finally:
-        _hook_depth.n -= 1
-    return errors, refused
+    """Call an event hook on every plugin not in ``done`` (see :func:`labledger.hooks.calling.deliver`)."""
+    return calling.deliver(get_plugin_manager(), hook, done, kwargs)
 
 
 def call_each(hook: str, **kwargs: Any) -> dict[str, Any]:
-    """Call a hook on every plugin and collect the non-``None`` results by plugin name."""
-    results: dict[str, Any] = {}
-    for impl in _impls(hook):
-        _trace(hook, impl.plugin_name)
-        try:
-            result = impl.function(*[kwargs[a] for a in impl.argnames])
-        except Exception as e:
-            _report(impl.plugin_name, hook, e)
-            continue
-        if result is not None:
-            results[impl.plugin_name] = result
-    return results
+    """Call a hook on every plugin and collect the non-``None`` results by plugin name, in call order."""
+    return calling.call_each(get_plugin_manager(), hook, **kwargs)
 
 
 def call_first(hook: str, **kwargs: Any) -> Any:
     """Call a ``firstresult`` hook: the first non-``None`` answer wins; raising plugins are skipped."""
-    for impl in _impls(hook):
-        _trace(hook, impl.plugin_name)
-        try:
-            result = impl.function(*[kwargs[a] for a in impl.argnames])
-        except Exception as e:
-            _report(impl.plugin_name, hook, e)
-            continue
-        if result is not None:
-            return result
-    return None
+    return calling.call_first(get_plugin_manager(), hook, **kwargs)
+
+
+def call_historic(hook: str, **kwargs: Any) -> list[PluginError]:
+    """Call a ``historic`` hook on every plugin now and on every plugin registered later."""
+    return calling.call_historic(get_plugin_manager(), hook, kwargs)

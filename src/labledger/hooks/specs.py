@@ -4,13 +4,16 @@ A plugin is any object or module with functions named after these hooks,
 decorated with :data:`labledger.hookimpl`. Plugins come from the entry-point
 group ``labledger`` (installed distributions) and from
 :func:`labledger.hooks.manager.register` (user code). labledger's own features
-register through the same hooks: the SQLite store is the built-in sink
-``labledger.store.sink``.
+register through the same hooks (:data:`labledger.hooks.manager.DEFAULT_PLUGINS`):
+the SQLite store ``labledger.store.sink`` answers :func:`labledger_open_store` and
+:func:`labledger_artifact_store` and writes every event, and
+``labledger.analysis.export_formats`` offers csv, json and parquet.
 
 Event hooks (run lifecycle, logging events) are called once per plugin, each
 call isolated: a plugin that raises is reported once (a warning naming the
 plugin and the hook) and never stops the other plugins, the store, or the
-user's training. Their return values are ignored.
+user's training. Their return values are ignored. ``firstresult`` hooks ask
+who serves something: the first plugin answering other than ``None`` wins.
 
 A run's events reach the plugins in order, one delivery at a time, and no
 labledger lock is held while a hook runs. A hook may call back into labledger:
@@ -45,20 +48,86 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from labledger.analysis.export import ExportWriter
     from labledger.records import (
         ArtifactRecord,
         DatasetRecord,
         Fingerprint,
         MetricBatch,
         PipelineRecord,
+        RunInfo,
     )
+    from labledger.store.blobs import BlobStore
+    from labledger.store.sqlite import Store
     from labledger.tracking.run import Run
 
 hookspec = pluggy.HookspecMarker("labledger")
 
 # ---------------------------------------------------------------------------
+# Stores
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def labledger_open_store(uri: str) -> Store | None:
+    """Serve the store at ``uri``: the first plugin answering opens it.
+
+    Called by :func:`labledger.store.open_store` for every path or URI it is given
+    (``store=``, ``--store``, ``$LABLEDGER_STORE``), so return the same object for the
+    same store. The built-in SQLite store answers for folders and ``file:`` URIs
+    (``trylast``); a URI no plugin serves raises :class:`labledger.errors.StoreURIError`.
+    The built-in sink writes every event through the returned object; a plugin that
+    replaces the built-in store (blocking ``labledger.store.sink``) writes them itself.
+
+    :param uri: the location as given: a path, or a URI such as ``postgresql://host/db``.
+    :returns: an object with the interface of :class:`labledger.store.Store`, or ``None``
+        when this plugin does not serve ``uri``. What it raises reaches the caller.
+
+    Example::
+
+        @ll.hookimpl
+        def labledger_open_store(uri):
+            return PostgresStore(uri) if uri.startswith("postgresql://") else None
+    """
+
+
+@hookspec(firstresult=True)
+def labledger_artifact_store(uri: str) -> BlobStore | None:
+    """Keep the artifact bytes of the store at ``uri``: the first plugin answering stores them.
+
+    Called once when the built-in SQLite store opens a folder, given as a ``file:`` URI.
+    The built-in answer (``trylast``) keeps them by SHA-256 under ``<store>/artifacts``.
+
+    :param uri: the store's location, e.g. ``file:///home/me/project/.labledger``.
+    :returns: an object with the interface of :class:`labledger.store.blobs.BlobStore`
+        (``put_file``, ``put_bytes``, ``put_directory``, ``path_for``...), or ``None``.
+    """
+
+
+# ---------------------------------------------------------------------------
 # Run lifecycle
 # ---------------------------------------------------------------------------
+
+
+@hookspec
+def labledger_run_starting(info: RunInfo) -> dict[str, dict[str, Any]] | None:
+    """A run is about to start: add tags and params to it.
+
+    Fires in :func:`labledger.start_run` before the run is written, once per plugin.
+
+    :param info: a plain :class:`labledger.records.RunInfo` (id, experiment, name, kind,
+        hypothesis, parent id, origin, store, the tags and params given to ``start_run``).
+    :returns: ``{"tags": {...}, "params": {...}}`` (either key may be left out) to add, or
+        ``None``. What ``start_run`` was given wins over plugins, and the first plugin
+        called wins over later ones; an invalid answer is reported once as a
+        :class:`labledger.hooks.manager.PluginWarning` and ignored.
+
+    Example::
+
+        @ll.hookimpl
+        def labledger_run_starting(info):
+            return {"tags": {"cluster": os.environ.get("CLUSTER", "local")}}
+    """
 
 
 @hookspec
@@ -100,11 +169,10 @@ def labledger_run_ended(run: Run, status: str, error: str | None) -> None:
 def labledger_params_logged(run: Run, params: dict[str, Any]) -> None:
     """New params were logged to a run.
 
-    Fires inside :meth:`Run.log_params` / :meth:`Run.log_param` (later, from
-    the background writer, while the store refuses writes or when the call was
-    made from inside another hook) with only the keys that are new (re-logging
-    an identical value does not fire it again). Nested dicts are already flattened with ``/``; values are
-    JSON-compatible (int, float, bool, str, None, list, dict).
+    Fires inside :meth:`Run.log_params` / :meth:`Run.log_param` (later, from the
+    background writer, while the store refuses writes or when the call was made
+    from inside another hook) with only the new keys (re-logging an identical value
+    does not fire it), flattened with ``/``; values are JSON-compatible.
 
     :param run: the run logged to.
     :param params: flat mapping of new keys to values.
@@ -231,10 +299,8 @@ def labledger_pipeline_logged(run: Run, pipeline: PipelineRecord) -> None:
 def labledger_fingerprint_dataset(data: Any) -> Fingerprint | None:
     """Compute a stable content fingerprint of a dataset object.
 
-    Called by :meth:`Run.log_dataset` when ``data`` is given. The first plugin
-    that recognises the object's type answers; the others are not called.
-    Built-in implementations are registered ``trylast`` so a plugin can
-    override them.
+    Called by :meth:`Run.log_dataset` when ``data`` is given. The first plugin that
+    recognises the object's type answers; the built-ins are ``trylast``.
 
     :param data: the object passed to ``log_dataset`` (array, DataFrame, path, ...).
     :returns: a :class:`labledger.records.Fingerprint` (hex digest and summary
@@ -280,19 +346,54 @@ def labledger_param_roles() -> dict[str, str] | None:
 
 
 # ---------------------------------------------------------------------------
-# Command line
+# Command line, export, exit
 # ---------------------------------------------------------------------------
 
 
-@hookspec
+@hookspec(historic=True)
 def labledger_register_commands(cli: click.Group) -> None:
     """Add commands to the ``labledger`` command line.
 
-    Fires once when the CLI is loaded, after the core commands exist. Add
-    commands with ``cli.add_command(...)`` or the ``@cli.command()`` decorator;
-    keep heavy imports inside the command functions so ``labledger --help``
-    stays fast.
+    Fires when the CLI is built, after the core commands exist, and again for each
+    plugin registered later (``historic``), so a plugin registered after the CLI
+    loaded still adds its commands. Add them with ``cli.add_command(...)`` or
+    ``@cli.command()``; keep heavy imports inside the command functions so
+    ``labledger --help`` stays fast. A plugin that raises while the CLI is built is
+    reported and skipped; one registered later is refused with
+    :class:`labledger.errors.PluginRegistrationError`.
 
     :param cli: the ``labledger`` :class:`click.Group`.
+    :returns: nothing (ignored).
+    """
+
+
+@hookspec
+def labledger_export_formats() -> dict[str, ExportWriter] | None:
+    """Offer file formats to ``labledger export`` and :func:`labledger.analysis.export.export_runs`.
+
+    Called at every export (keep it cheap). For a name several plugins offer, the first
+    called wins; the built-in csv, json and parquet are ``trylast``.
+
+    :returns: a mapping from a lower-case format name (the output file's suffix picks
+        it when no format is given) to a writer ``write(runs, path)``, where ``runs``
+        is a :class:`labledger.analysis.export.ExportSelection` (``runs.frame()``: one
+        flat row per run; ``runs.records()``: one nested dict per run) and ``path`` a
+        :class:`pathlib.Path`; or ``None``.
+
+    Example::
+
+        @ll.hookimpl
+        def labledger_export_formats():
+            return {"tsv": lambda runs, path: runs.frame().to_csv(path, sep="\\t", index=False)}
+    """
+
+
+@hookspec
+def labledger_shutdown() -> None:
+    """The process is exiting: release what the plugin holds (connections, files, threads).
+
+    Fires once at interpreter exit, after every run left open was ended and what runs
+    logged was written (or reported unwritten), in any process that loaded its plugins.
+
     :returns: nothing (ignored).
     """

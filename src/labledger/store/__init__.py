@@ -1,4 +1,10 @@
-"""Where runs are kept: the embedded SQLite store and its content-addressed artifacts."""
+"""Where runs are kept: whichever plugin serves the store's location; built in, the embedded
+SQLite store and its content-addressed artifacts.
+
+>>> from labledger.store import open_store
+>>> open_store("/tmp/ledger")                       # doctest: +SKIP
+<labledger Store /tmp/ledger>
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,17 @@ import threading
 from pathlib import Path
 
 from labledger import settings
+from labledger.errors import StorePluginDisabledError, StoreURIError
+from labledger.hooks import manager as plugins
+from labledger.store.location import local_folder, scheme
 from labledger.store.sqlite import Store
 
-__all__ = ["Store", "default_store_path", "open_store", "open_stores"]
+__all__ = ["SQLITE_PLUGIN", "Store", "default_store_path", "open_local", "open_store", "open_stores"]
 
+#: The built-in plugin serving folders (and ``file:`` URIs) with the SQLite store.
+SQLITE_PLUGIN = "labledger.store.sink"
+
+#: The built-in plugin's stores, one per folder in a process.
 _open: dict[Path, Store] = {}
 _lock = threading.Lock()
 
@@ -22,30 +35,59 @@ def default_store_path() -> Path:
 
 
 def open_store(path: str | os.PathLike[str] | Store | None = None, *, create: bool = True) -> Store:
-    """Open the store at ``path``; one instance per folder per process.
+    """Open the store at ``path`` (a folder or a URI): the plugin answering
+    ``labledger_open_store`` serves it (built in: SQLite, one instance per folder per process).
 
+    :param path: a folder, a ``file:`` URI or a URI a plugin serves (``postgresql://...``);
+        default ``$LABLEDGER_STORE`` or ``./.labledger``. A store object is returned as it is.
     :param create: create the store when it does not exist yet. Readers pass
         ``False``: reading never creates, changes or waits for a store (a missing
         store reads as empty). An existing store is upgraded by its first writer.
+    :raises StoreURIError: no plugin serves the URI's scheme.
+    :raises StorePluginDisabledError: the built-in store is disabled and no plugin serves the folder.
 
     >>> store = open_store("/tmp/ledger")          # doctest: +SKIP
     >>> open_store("/tmp/elsewhere", create=False).query("SELECT count(*) FROM runs")[0][0]  # doctest: +SKIP
     0
     """
-    if isinstance(path, Store):
-        return path
-    resolved = Path(path if path is not None else default_store_path()).expanduser().resolve()
-    with _lock:
-        store = _open.get(resolved)
-        if store is None:
-            store = _open[resolved] = Store(resolved)
+    if path is not None and not isinstance(path, str | os.PathLike):
+        return path  # already a store
+    location = os.fspath(path if path is not None else default_store_path())
+    store: Store | None = plugins.get_plugin_manager().hook.labledger_open_store(uri=location)
+    if store is None:
+        raise _unserved(location)
     if create:
         store.create()
     return store
 
 
+def _unserved(location: str) -> Exception:
+    pm = plugins.get_plugin_manager()
+    if local_folder(location) is not None and not pm.has_plugin(SQLITE_PLUGIN):
+        return StorePluginDisabledError(SQLITE_PLUGIN, location)
+    return StoreURIError(location, scheme(location) or "path")
+
+
+def open_local(folder: Path) -> Store:
+    """The SQLite store in ``folder`` (absolute), opened once per process; its artifact bytes
+    go where the plugin answering ``labledger_artifact_store`` keeps them.
+
+    The built-in plugin's answer to ``labledger_open_store`` for folders and ``file:`` URIs.
+    """
+    with _lock:
+        store = _open.get(folder)
+    if store is not None:
+        return store
+    blobs = plugins.get_plugin_manager().hook.labledger_artifact_store(uri=folder.as_uri())
+    if blobs is None:
+        raise StoreURIError(folder.as_uri(), "file", "labledger_artifact_store", "artifact store")
+    opened = Store(folder, blobs=blobs)
+    with _lock:
+        return _open.setdefault(folder, opened)
+
+
 def open_stores() -> list[Store]:
-    """The stores this process has opened so far.
+    """The SQLite stores this process has opened so far.
 
     >>> [str(s.path) for s in open_stores()]  # doctest: +SKIP
     ['/home/me/project/.labledger']

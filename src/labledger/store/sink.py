@@ -1,8 +1,13 @@
-"""The built-in sink: writes every event to the run's store.
+"""The built-in SQLite store plugin: serves store folders, keeps their artifact bytes, and
+writes every event into the run's store.
 
 It is registered through the same hooks as any third-party plugin (see
-:data:`labledger.hooks.manager.DEFAULT_PLUGINS`), ``tryfirst`` so the store has a
-batch before any other sink sees it.
+:data:`labledger.hooks.manager.DEFAULT_PLUGINS`): it answers ``labledger_open_store``
+for folder paths and ``file:`` URIs and ``labledger_artifact_store`` for store
+folders, ``trylast`` so a plugin can serve those too; its event hooks are
+``tryfirst`` so the store has a batch before any other sink sees it. It cannot
+be blocked on its own (:class:`labledger.errors.StorePluginDisabledError`)
+unless another plugin serves the store.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from labledger.errors import StoreError, StoreWriteError
 from labledger.hooks.manager import LabledgerWarning, hookimpl
+from labledger.store import open_local
+from labledger.store.blobs import BlobStore
+from labledger.store.location import local_folder
 
 if TYPE_CHECKING:
     from labledger.records import ArtifactRecord, DatasetRecord, MetricBatch, PipelineRecord
+    from labledger.store.sqlite import Store
     from labledger.tracking.run import Run
 
 _Hook = TypeVar("_Hook", bound=Callable[..., None])
@@ -73,6 +82,18 @@ def _warn_once(run: Run, e: StoreError) -> None:
         warnings.warn(message, StoreWriteWarning, stacklevel=2)
     except Warning:  # warnings turned into errors: never let that reach training
         print(f"labledger: {message}", file=sys.stderr)
+
+
+@hookimpl(trylast=True)
+def labledger_open_store(uri: str) -> Store | None:
+    folder = local_folder(uri)
+    return None if folder is None else open_local(folder)
+
+
+@hookimpl(trylast=True)
+def labledger_artifact_store(uri: str) -> BlobStore | None:
+    folder = local_folder(uri)
+    return None if folder is None else BlobStore(folder / "artifacts")
 
 
 @hookimpl(tryfirst=True)

@@ -53,12 +53,15 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 class Store(WritesMixin):
-    """A labledger store in a folder. Open with :func:`labledger.store.open_store`."""
+    """A labledger store in a folder. Open with :func:`labledger.store.open_store`.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    :param blobs: where artifact bytes go (default: ``<path>/artifacts``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], blobs: BlobStore | None = None) -> None:
         self.path = Path(path).expanduser().resolve()
         self.db_path = self.path / DB_FILENAME
-        self.blobs = BlobStore(self.path / "artifacts")
+        self.blobs = blobs if blobs is not None else BlobStore(self.path / "artifacts")
         self._local = threading.local()
         self._key_ids: dict[str, int] = {}
         self._key_lock = threading.Lock()
@@ -70,6 +73,11 @@ class Store(WritesMixin):
 
     def __repr__(self) -> str:
         return f"<labledger Store {self.path}>"
+
+    @property
+    def uri(self) -> str:
+        """The store's location as a URI (``file:///...`` for a store folder)."""
+        return self.path.as_uri()
 
     # -- connections -----------------------------------------------------
 

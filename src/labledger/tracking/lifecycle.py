@@ -11,7 +11,8 @@
   whose ``put`` is a single C call: a signal in the logging thread cannot
   leave a lock of it held.
 - At interpreter exit every open run is flushed and ended: ``finished``, or
-  ``failed`` after an uncaught exception, or ``killed`` after SIGTERM.
+  ``failed`` after an uncaught exception, or ``killed`` after SIGTERM; then the
+  plugins hear ``labledger_shutdown``.
 - SIGTERM (when the program has not installed its own handler) raises
   :class:`Terminated` in the main thread, so ``with`` blocks and ``finally``
   clauses run, then the process exits with status 143.
@@ -35,6 +36,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
 from labledger import settings
+from labledger.hooks import manager as plugins
 
 if TYPE_CHECKING:
     from labledger.tracking.run import Run
@@ -232,6 +234,7 @@ def _install() -> None:
         if _state.installed:
             return
         _state.installed = True
+        plugins.get_plugin_manager()  # its exit handler is registered first, so it runs after ours
         atexit.register(_at_exit)
         previous_hook = sys.excepthook
 
@@ -281,9 +284,11 @@ def _at_exit() -> None:
     for _ in range(3):  # a Ctrl-C while writing the last records: try again (SIGKILL stops for good)
         try:
             _settle_at_exit()
-            return
+            break
         except KeyboardInterrupt:
             continue
+    with suppress(KeyboardInterrupt):
+        plugins.shutdown()  # once per process: runs are ended and written
 
 
 def _settle_at_exit() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from labledger import settings
 from labledger.errors import InvalidValueError, LabledgerError, RunNotFoundError
 from labledger.hooks import manager as plugins
+from labledger.records import RunInfo
 from labledger.store import Store, open_store
 from labledger.store.sqlite import dumps
 from labledger.tracking import lifecycle as _lifecycle
@@ -34,6 +35,37 @@ def _environment() -> dict[str, Any]:
         except InvalidValueError as e:
             plugins.report_error(plugin_name, "labledger_collect_environment", e)
     return env
+
+
+def _enrichment(info: RunInfo) -> tuple[dict[str, str], dict[str, Any]]:
+    """The tags and params plugins add through ``labledger_run_starting``; the first plugin wins a key.
+
+    An answer that is not ``{"tags": {...}, "params": {...}}`` with valid keys and values is
+    reported once as a plugin warning and left out whole.
+    """
+    hook = "labledger_run_starting"
+    tags: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    for plugin_name, answer in plugins.call_each(hook, info=info).items():
+        try:
+            if not isinstance(answer, Mapping) or set(answer) - {"tags", "params"}:
+                raise InvalidValueError(hook, answer, 'return {"tags": {...}, "params": {...}} or None')
+            added_tags = _checked_tags(answer.get("tags") or {})
+            added_params = _validate.flatten_params(answer.get("params") or {})
+        except (LabledgerError, TypeError, ValueError) as e:
+            plugins.report_error(plugin_name, hook, e)
+            continue
+        tags = {**added_tags, **tags}
+        params = {**added_params, **params}
+    return tags, params
+
+
+def _checked_tags(tags: Any) -> dict[str, str]:
+    if not isinstance(tags, Mapping):
+        raise InvalidValueError("tags", tags, "tags are a mapping of str to str")
+    return {
+        _validate.check_key(k, "tag key"): _validate.text_value(k, v, "tag value") for k, v in tags.items()
+    }
 
 
 def _capture_lineage(run: Run) -> None:
@@ -69,6 +101,7 @@ def start_run(
     name: str | None = None,
     hypothesis: str | None = None,
     tags: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     parent: Run | str | None = None,
     store: str | os.PathLike[str] | Store | None = None,
     seed: int | None = None,
@@ -89,8 +122,11 @@ def start_run(
         a taken name gets a ``-2``, ``-3``… suffix).
     :param hypothesis: what this run is meant to show.
     :param tags: initial tags.
+    :param params: initial params (as :meth:`Run.log_params` takes them). Plugins may add
+        tags and params through ``labledger_run_starting``; what is given here wins.
     :param parent: the parent run (or its id) for nested runs; the child uses its store.
-    :param store: store folder; default ``$LABLEDGER_STORE`` or ``./.labledger``.
+    :param store: store folder, or a URI a plugin serves (``labledger_open_store``);
+        default ``$LABLEDGER_STORE`` or ``./.labledger``.
     :param seed: seed every random generator in reach (see :func:`labledger.seed_everything`).
     :param kind: ``offline`` (default) or ``online``.
     :param activate: make it the active run (what module-level ``ll.log_*`` calls and
@@ -139,6 +175,8 @@ def start_run(
         raise RunNotFoundError(parent_id)
     if name is not None:
         _validate.check_key(name, "run name")
+    given_tags = _checked_tags(tags or {})
+    given_params = _validate.flatten_params(params or {})
     seed_info = seeds.seed_everything_quietly(seed) if seed is not None else seeds.last_seed()
     exp_id = st.ensure_experiment(exp)
     run = Run(
@@ -153,6 +191,19 @@ def start_run(
     run.environment = _environment() if top_level else {}
     if origin is not None:
         run.source["origin"] = origin
+    info = RunInfo(
+        run.id,
+        exp,
+        run.name,
+        kind,
+        hypothesis,
+        parent_id,
+        origin,
+        st.uri,
+        dict(given_tags),
+        dict(given_params),
+    )
+    added_tags, added_params = _enrichment(info)
     reproduction_of = settings.reproduction_of() if top_level else None
     run.name = st.insert_run(
         {
@@ -174,8 +225,10 @@ def start_run(
     run.reproduction_of = reproduction_of or None
     _lifecycle.add(run, activate=activate)
     run._notify("labledger_run_started")
-    if tags:
-        run.set_tags(tags)
+    if added_tags or given_tags:
+        run.set_tags({**added_tags, **given_tags})
+    if added_params or given_params:
+        run.log_params({**added_params, **given_params})
     if top_level:
         run._check_completeness = policy != "off"
         if seed_info is not None:

@@ -258,9 +258,9 @@ def plot(
     "--format",
     "-f",
     "fmt",
-    type=click.Choice(["csv", "json", "parquet"]),
+    metavar="FORMAT",
     default=None,
-    help="File format (default: from the output file name).",
+    help="csv, json, parquet, or a format a plugin adds (default: from the output file name).",
 )
 @click.option("--output", "-o", required=True, help="Output file.")
 @click.option("--where", default=None, help="Only runs matching this filter.")
@@ -270,7 +270,8 @@ def plot(
 def export(
     experiment: str | None, fmt: str | None, output: str, where: str | None, children: bool, store: str | None
 ) -> None:
-    """Export runs with params, summary metrics, folds and tags to CSV, JSON or Parquet.
+    """Export runs with params, summary metrics, folds and tags to CSV, JSON, Parquet, or a
+    format a plugin adds (`labledger plugins` lists the plugins).
 
     \b
     Example:
