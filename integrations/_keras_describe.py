@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from labledger.integrations._training import plain, qualified_name
+from labledger.integrations.base import plain, qualified_name
 
 #: Arguments of ``Model.fit`` recorded as ``fit/*`` params when they can be read.
 FIT_ARGUMENTS = (

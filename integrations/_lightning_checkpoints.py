@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from labledger.integrations._lightning_setup import epoch_and_step
-from labledger.integrations._training import numbers
+from labledger.integrations.base import scalars
 
 #: ``do(method, *args, **kwargs)``: make a call on the run (tracking failures become a warning).
 Do = Callable[..., None]
@@ -28,7 +28,11 @@ def _mtime(path: str) -> float | None:
 
 
 def _score(value: Any) -> float | None:
-    return numbers({"s": value}).get("s")
+    return scalars({"s": value}).get("s")
+
+
+def _rank_key(score: float | None) -> float:
+    return float("inf") if score is None else score
 
 
 class CheckpointLog:
@@ -106,7 +110,7 @@ class CheckpointLog:
     def _roles(callback: Any) -> dict[str, tuple[str, float | None, int | None]]:
         """``path -> (role, score, top-k rank)`` of the files ``callback`` says it keeps."""
         scores = {p: _score(s) for p, s in (getattr(callback, "best_k_models", None) or {}).items()}
-        order = sorted(scores, key=lambda p: scores[p] if scores[p] is not None else float("inf"))
+        order = sorted(scores, key=lambda p: _rank_key(scores[p]))
         if getattr(callback, "mode", "min") == "max":
             order.reverse()
         roles: dict[str, tuple[str, float | None, int | None]] = {

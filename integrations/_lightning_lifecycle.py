@@ -7,7 +7,7 @@ own while this one is idle (no trainer call under way), or at exit. Used again
 after that, the recorder goes on in a new run tagged ``continues=<previous id>``.
 
 With spawn-based strategies the logger is pickled into each worker: the rank-0
-worker records into a :class:`~labledger.integrations._training.Spool` that the
+worker records into a :class:`~labledger.integrations._lightning_spool.Spool` that the
 main process replays into the run, with what the worker learnt (params logged,
 fits, steps, checkpoints stored) so the next trainer call goes on from there.
 """
@@ -25,13 +25,16 @@ from typing import TYPE_CHECKING, Any
 try:
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
 except ImportError:  # the standalone distribution
-    from pytorch_lightning.utilities.rank_zero import rank_zero_only  # type: ignore[no-redef]
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 import labledger as ll
-from labledger.integrations._training import TRACKING_ERRORS, RunBinding, Spool
+from labledger.integrations._lightning_spool import Spool
+from labledger.integrations.base import RunBinding, report_failure, safe
 
 if TYPE_CHECKING:
     from labledger.integrations._lightning_recorder import _Recorder
+
+INTEGRATION = "lightning"
 
 #: Runs handed to spawned workers, by id: a copy unpickled in this process logs to the same run.
 _live_runs: weakref.WeakValueDictionary[str, ll.Run] = weakref.WeakValueDictionary()
@@ -87,19 +90,17 @@ class SpawnMixin:
         while self.pending_spools:
             folder = self.pending_spools.pop(0)
             self._adopt(folder)
-            try:
+            with safe(INTEGRATION, "what a spawned worker recorded"):
                 Spool.replay(folder, self._resolve())
-            except TRACKING_ERRORS as e:
-                self.binding.warn(e)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         if self.spool is None and global_rank() == 0:
+            run: ll.Run | None = None
             try:  # resolved here, every worker shares it (no replay: a worker may be writing already)
-                run: ll.Run | None = self._resolve(reading=True)
-            except TRACKING_ERRORS as e:
-                self.binding.warn(e)
-                run = None
+                run = self._resolve(reading=True)
+            except Exception as e:
+                report_failure(INTEGRATION, "the run spawned workers record into", e)
             if run is not None:
                 _live_runs[run.id] = run
                 folder = tempfile.mkdtemp(prefix="labledger-spool-")
@@ -112,7 +113,7 @@ class SpawnMixin:
                 state["spool"] = folder
         state.update(trainer=None, pending_spools=[], _direct=None, stage=None, pending_hparams=[])
         state.update(datasets_seen=set(), offsets={})
-        state["binding"] = RunBinding(None, self.binding.start_run_kwargs)
+        state["binding"] = self.binding.renewed()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -123,7 +124,7 @@ class SpawnMixin:
         self.spool = None
         ref = self.run_ref
         if ref is not None and ref[0] in _live_runs:  # a copy inside the main process
-            self.binding = RunBinding(_live_runs[ref[0]], {})
+            self.binding = RunBinding(_live_runs[ref[0]], integration=INTEGRATION, origin=self.binding.origin)
         elif folder is not None:
             self.spool = Spool(folder, ref)
         _recorders.add(self)

@@ -23,36 +23,31 @@ from collections.abc import Mapping
 from typing import Any
 
 import labledger as ll
-from labledger.hooks import manager as hooks
 from labledger.integrations import _lightning_setup as setup
 from labledger.integrations._lightning_checkpoints import CheckpointLog
-from labledger.integrations._lightning_lifecycle import SpawnMixin, end_idle_runs, global_rank
-from labledger.integrations._training import (
-    TRACKING_ERRORS,
-    RunBinding,
-    Spool,
-    describe,
-    numbers,
-    plain,
-    status_of,
-)
-
-try:
-    from labledger.store.schema import ARTIFACT_KINDS
-except ImportError:  # pragma: no cover
-    ARTIFACT_KINDS = ("other",)
+from labledger.integrations._lightning_lifecycle import INTEGRATION, SpawnMixin, end_idle_runs, global_rank
+from labledger.integrations._lightning_spool import Spool
+from labledger.integrations.base import RunBinding, plain, report_failure, safe, scalars
 
 #: The artifact kind of LightningCLI's config file.
-CONFIG_KIND = "config" if "config" in ARTIFACT_KINDS else "other"
+CONFIG_KIND = "config" if "config" in ll.ARTIFACT_KINDS else "other"
 
 _LOADERS = {"train": "train_dataloader", "validation": "val_dataloaders", "test": "test_dataloaders"}
+#: What a run method records, as a warning names it.
+_WHAT = {
+    "log_params": "params",
+    "log_metrics": "metrics",
+    "log_artifact": "an artifact",
+    "log_dataset": "a dataset",
+    "set_tags": "tags",
+}
 
 
 class _Recorder(SpawnMixin):
     """Translates Lightning events into calls on one run; shared by the logger and the callback."""
 
-    def __init__(self, run: ll.Run | None, start_run_kwargs: Mapping[str, Any], log_checkpoints: Any = True):
-        self.binding = RunBinding(run, start_run_kwargs)
+    def __init__(self, binding: RunBinding, log_checkpoints: bool | str = True) -> None:
+        self.binding = binding
         self.spool: Spool | None = None  # set in a spawned worker
         self.run_ref: tuple[str, str, str] | None = None  # (id, experiment, name) seen by a worker
         self.pending_spools: list[str] = []  # main process: worker folders still to replay
@@ -90,7 +85,7 @@ class _Recorder(SpawnMixin):
     def _continue(self, previous: ll.Run) -> ll.Run:
         """Used again after its run was ended for another's: go on in a new run that says so."""
         self.ended_by_rule = False
-        self.binding = RunBinding(None, self.binding.start_run_kwargs)
+        self.binding = self.binding.renewed()
         run = self._resolve()
         run.set_tags({"continues": previous.id})
         run.log_params(json_params(self.params))
@@ -109,12 +104,10 @@ class _Recorder(SpawnMixin):
         return run
 
     def _do(self, method: str, *args: Any, **kwargs: Any) -> None:
-        try:
+        with safe(INTEGRATION, _WHAT.get(method, method)):
             sink = self._sink()
             if sink is not None:
                 getattr(sink, method)(*args, **kwargs)
-        except TRACKING_ERRORS as e:
-            self.binding.warn(e)
 
     def run(self) -> Any:
         """The run (a :class:`Spool` standing in for it in a spawned rank-0 worker; ``None`` off rank 0)."""
@@ -125,11 +118,9 @@ class _Recorder(SpawnMixin):
         self.replay()
         if self.pending_hparams:
             self.flush_hparams()
-        try:
+        with safe(INTEGRATION, "the run"):
             return self._resolve(reading=True)
-        except TRACKING_ERRORS as e:
-            self.binding.warn(e)
-            return None
+        return None
 
     # -- a trainer call -----------------------------------------------------
 
@@ -153,12 +144,8 @@ class _Recorder(SpawnMixin):
             return
         run = self.binding.resolved
         store = run.store if isinstance(run, ll.Run) else None
-        try:
-            origin = setup.checkpoint_origin(store, path)
-        except OSError as e:
-            self.binding.warn(e)
-            return
-        self.record_params({"resumed_from": origin})
+        with safe(INTEGRATION, "where the fit resumed from"):
+            self.record_params({"resumed_from": setup.checkpoint_origin(store, path)})
 
     def record_cli(self, trainer: Any, folder: str | None = None, move_to: str | None = None) -> None:
         """A LightningCLI config: its values as ``cli/*`` params, its file as an artifact.
@@ -167,25 +154,22 @@ class _Recorder(SpawnMixin):
         :param move_to: the run's folder: the file written in ``folder`` moves there once stored, so
             that the next run in ``folder`` can write its own.
         """
-        try:
+        found, text = None, None
+        with safe(INTEGRATION, "the LightningCLI config"):
             found = setup.cli_config(trainer, folder)
-            if found is None:
-                return
-            values, name, written = found
-            text = setup.cli_text(trainer) if written is None else None
-        except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as e:
-            self.binding.warn(ll.errors.LabledgerError(f"could not read the LightningCLI config: {e}"))
+            if found is not None and found[2] is None:  # not written: dumped with the CLI's parser
+                text = setup.cli_text(trainer)
+        if found is None or (found[2] is None and text is None):
             return
+        values, name, written = found
         self.record_params({"cli": values})
         meta = {"source": "LightningCLI", "role": "config"}
         if written is not None:
             self._do("log_artifact", written, kind=CONFIG_KIND, name=name, metadata=meta)
             if move_to is not None:
-                try:
+                with safe(INTEGRATION, "the LightningCLI config (moving it to the run's folder)"):
                     os.makedirs(move_to, exist_ok=True)
                     os.replace(written, os.path.join(move_to, name))
-                except OSError as e:
-                    self.binding.warn(e)
             return
         with tempfile.TemporaryDirectory(prefix="labledger-cli-") as tmp:
             path = os.path.join(tmp, name)
@@ -264,13 +248,15 @@ class _Recorder(SpawnMixin):
         if dataset is None or id(dataset) in self.datasets_seen:
             return
         self.datasets_seen.add(id(dataset))
-        found = hooks.call_first("labledger_fingerprint_dataset", data=dataset)
-        if isinstance(found, ll.Fingerprint):
-            self._do("log_dataset", role, role=role, fingerprint=found.digest, **found.summary)
+        try:
+            found = ll.fingerprint(dataset)
+        except TypeError:  # no plugin fingerprints this type of dataset
+            return
+        self._do("log_dataset", role, role=role, fingerprint=found.digest, **found.summary)
 
     def record_metrics(self, metrics: Mapping[str, Any], step: int | None, epoch: int | None = None) -> None:
         """Log the numeric entries of ``metrics`` (``epoch`` is a metric and the epoch); the hot path."""
-        values = numbers(metrics)
+        values = scalars(metrics)
         if not values:
             return
         if "epoch" in values:
@@ -289,8 +275,8 @@ class _Recorder(SpawnMixin):
             return
         try:
             run.log_metrics(values, step=step, epoch=epoch)
-        except TRACKING_ERRORS as e:
-            self.binding.warn(e)
+        except Exception as e:  # the hot path: no context manager
+            report_failure(INTEGRATION, "metrics", e)
 
     def _rebase(self, step: int) -> None:
         self.rebase = False
@@ -333,7 +319,7 @@ class _Recorder(SpawnMixin):
         self.replay()
         if self.pending_hparams:
             self.flush_hparams()
-        self.binding.end(status or status_of(error), describe(error))
+        self.binding.end(error, status=status)
         self._direct = None
 
     def idle_own_run(self) -> bool:

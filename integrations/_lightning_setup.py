@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labledger.integrations._training import plain, qualified_name
+from labledger.integrations.base import plain, qualified_name
 
 #: Keys jsonargparse and LightningCLI add to hparams and configs: how objects were built, not settings.
 INTERNAL_KEYS = frozenset({"_class_path", "_instantiator", "__default_config__", "__path__"})

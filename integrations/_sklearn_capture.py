@@ -1,10 +1,10 @@
-"""In-memory capture of training curves from fits that run inside a tracked scikit-learn search.
+"""The fits of a tracked scikit-learn search, indexed by candidate and split.
 
-A tracked search (or ``cross_validate``) installs a :class:`SearchCapture` on
-the current thread; while one of its ``(candidate, split)`` fits runs, a
-framework callback such as :class:`labledger.integrations.xgboost.LedgerCallback`
-finds the fit's :class:`FitCurves` with :func:`current_fit` and records its
-per-iteration metrics there instead of in a run. After the search, each
+A tracked search (or ``cross_validate``) installs a :class:`SearchCapture` on the
+current thread (:func:`capturing`); scikit-learn's ``_fit_and_score`` asks it for the
+:class:`~labledger.integrations.base.FitCurves` of each ``(candidate, split)`` fit and
+makes them the current fit (:func:`labledger.integrations.base.capturing_fit`), where a
+training-loop integration records its per-iteration metrics. After the search, each
 candidate's child run receives the curves of its folds.
 
 This module imports neither scikit-learn nor any other framework.
@@ -15,26 +15,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FitCurves", "SearchCapture", "current_capture", "current_fit"]
+from labledger.integrations.base import FitCurves, capturing_fit
+
+__all__ = ["SearchCapture", "capturing", "current_capture"]
 
 _local = threading.local()
-
-
-@dataclass
-class FitCurves:
-    """What one fit of one candidate on one split reported, per iteration."""
-
-    candidate: int
-    split: int
-    points: dict[str, dict[int, float]] = field(default_factory=dict)
-    summary: dict[str, float] = field(default_factory=dict)
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        for key, value in metrics.items():
-            self.points.setdefault(key, {})[step] = float(value)
 
 
 class SearchCapture:
@@ -45,10 +32,9 @@ class SearchCapture:
         self._offset = 0
         self._batch_size = 0
         self._sequential = 0
-        self._active: FitCurves | None = None
 
     def begin_fit(self, candidate_progress: Any, split_progress: Any) -> FitCurves:
-        """Start recording a fit; ``*_progress`` are scikit-learn's ``(index, total)`` pairs or ``None``."""
+        """The curves of a new fit; ``*_progress`` are scikit-learn's ``(index, total)`` pairs or ``None``."""
         if candidate_progress is None or split_progress is None:  # cross_validate: one candidate
             key = (0, self._sequential)
             self._sequential += 1
@@ -60,11 +46,7 @@ class SearchCapture:
             self._batch_size = n_cand
             key = (self._offset + cand, split)
         fit = self.fits[key] = FitCurves(candidate=key[0], split=key[1])
-        self._active = fit
         return fit
-
-    def end_fit(self) -> None:
-        self._active = None
 
     def for_candidate(self, candidate: int) -> list[FitCurves]:
         """The captured fits of one candidate, by split."""
@@ -80,11 +62,13 @@ def _stack() -> list[SearchCapture]:
 
 @contextmanager
 def capturing(capture: SearchCapture) -> Iterator[SearchCapture]:
-    """Make ``capture`` the current thread's innermost search capture."""
+    """Make ``capture`` the current thread's innermost search capture (no fit is current until
+    one of its fits begins)."""
     stack = _stack()
     stack.append(capture)
     try:
-        yield capture
+        with capturing_fit(None):
+            yield capture
     finally:
         stack.remove(capture)
 
@@ -92,9 +76,3 @@ def capturing(capture: SearchCapture) -> Iterator[SearchCapture]:
 def current_capture() -> SearchCapture | None:
     stack = _stack()
     return stack[-1] if stack else None
-
-
-def current_fit() -> FitCurves | None:
-    """The fit being captured on this thread right now, else ``None``."""
-    capture = current_capture()
-    return capture._active if capture is not None else None

@@ -3,7 +3,7 @@
 The comparison features rely on them. A run evaluated by cross-validation (a
 search, each of its candidates, a ``cross_validate``/``cross_val_score`` call) has:
 
-- the design of its folds (:func:`labledger.tracking.cv_design.design_params`): ``cv/class`` (fully
+- the design of its folds (:func:`labledger.integrations.base.cv_design_params`): ``cv/class`` (fully
   qualified; ``explicit`` for a list of index pairs), ``cv/n_splits`` (folds evaluated:
   100 for 10×10 repeated k-fold), ``cv/shuffle``, ``cv/random_state``, ``cv/fingerprint``
   (SHA-256 of the actual train/test indices, ``None`` when the splitter does not yield the
@@ -24,8 +24,9 @@ search, each of its candidates, a ``cross_validate``/``cross_val_score`` call) h
 from __future__ import annotations
 
 import functools
+import pickle
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,15 @@ from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
 
-from labledger.integrations._sklearn_capture import FitCurves, SearchCapture
-from labledger.integrations._sklearn_values import estimator_params, plain, qualname
-from labledger.tracking import cv_design
-from labledger.tracking.run import Run
+import labledger as ll
+from labledger.integrations._sklearn_capture import SearchCapture
+from labledger.integrations._sklearn_runtime import INTEGRATION
+from labledger.integrations._sklearn_values import estimator_params, param_value
+from labledger.integrations.base import FitCurves, cv_design_params, qualified_name, safe
 
 __all__ = [
     "DatasetRecord",
-    "cv_fingerprint",
     "cv_params",
-    "guard",
     "log_curves",
     "log_estimator",
     "record_cross_validate",
@@ -53,14 +53,8 @@ __all__ = [
     "scoring_params",
 ]
 
-Report = Callable[[str, BaseException], None]
 #: ``(name, role, fingerprint)`` of a dataset a run recorded.
 DatasetRecord = tuple[str, str, str]
-
-
-def cv_fingerprint(splits: Iterable[tuple[Any, Any]]) -> str:
-    """SHA-256 of the train/test indices of every fold, in fold order."""
-    return cv_design.splits_fingerprint(splits)
 
 
 def cv_params(
@@ -68,9 +62,9 @@ def cv_params(
 ) -> dict[str, Any]:
     """The ``cv/*`` params of a checked splitter; ``splits`` are the folds used, when known."""
     if type(cv).__name__ == "_CVIterableWrapper":  # cv= a list of (train, test) index pairs
-        return cv_design.design_params(list(cv.cv), groups=groups)
-    params = cv_design.design_params(cv, splits, X=X, y=y, groups=groups)
-    params["cv/random_state"] = plain(getattr(cv, "random_state", None))
+        return cv_design_params(list(cv.cv), groups=groups)
+    params = cv_design_params(cv, splits, X=X, y=y, groups=groups)
+    params["cv/random_state"] = param_value(getattr(cv, "random_state", None))
     return params
 
 
@@ -101,11 +95,11 @@ def score_definition(estimator: Any) -> str:
                 return scoring
             elif isinstance(scoring, Mapping) and isinstance(refit, str) and refit in scoring:
                 chosen = scoring[refit]
-                return chosen if isinstance(chosen, str) else str(plain(chosen))
+                return chosen if isinstance(chosen, str) else str(param_value(chosen))
             elif isinstance(scoring, list | tuple | set) and isinstance(refit, str):
                 return refit
             elif callable(scoring):
-                return str(plain(scoring))
+                return str(param_value(scoring))
             else:
                 break
         else:
@@ -115,7 +109,7 @@ def score_definition(estimator: Any) -> str:
         return "accuracy"
     if score is RegressorMixin.score:
         return "r2"
-    return f"{qualname(final)}.score"
+    return f"{qualified_name(final)}.score"
 
 
 def scoring_keys(scoring: Any, estimator: Any, result_keys: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -128,10 +122,12 @@ def scoring_keys(scoring: Any, estimator: Any, result_keys: Iterable[str]) -> di
     if isinstance(scoring, str):
         return {n: (scoring if n == "score" else n, scoring) for n in names}
     if isinstance(scoring, Mapping):
-        return {n: (n, s if isinstance(s, str) else str(plain(s))) for n, s in scoring.items() if n in names}
+        return {
+            n: (n, s if isinstance(s, str) else str(param_value(s))) for n, s in scoring.items() if n in names
+        }
     if isinstance(scoring, list | tuple | set):
         return {n: (n, n) for n in names}
-    return {n: (n, str(plain(scoring))) for n in names}  # a callable (one score or a dict of them)
+    return {n: (n, str(param_value(scoring))) for n in names}  # a callable (one score or a dict of them)
 
 
 @functools.cache
@@ -142,7 +138,7 @@ def _scorer_names() -> frozenset[str]:
 
 
 def record_cross_validate(
-    run: Run,
+    run: ll.Run,
     estimator: Any,
     X: Any,
     y: Any,
@@ -154,22 +150,22 @@ def record_cross_validate(
     *,
     capture: SearchCapture | None = None,
     log_datasets: bool = True,
-    report: Report | None = None,
 ) -> None:
     """Record one ``cross_validate`` call: estimator, splitter, scores per fold, times."""
-    warn = report or (lambda what, error: None)
     checked = check_cv(cv, y, classifier=is_classifier(estimator))
     splits = list(zip(indices["train"], indices["test"], strict=True)) if indices else None
     names = [k[len("test_") :] for k in results if k.startswith("test_")]
     keys = scoring_keys(scoring, estimator, names)
-    params: dict[str, Any] = {"estimator/class": qualname(estimator)}
+    params: dict[str, Any] = {"estimator/class": qualified_name(estimator)}
     params.update({f"estimator/{k}": v for k, v in estimator_params(estimator).items()})
     params.update(cv_params(checked, X, y, groups, splits=splits))
     params.update(scoring_params(keys))
     run.log_params(params)
     if log_datasets:
-        guard(warn, "dataset fingerprints", record_datasets, run, X, y)
-    guard(warn, "pipeline version", run.log_pipeline, estimator, name="pipeline")
+        with safe(INTEGRATION, "dataset fingerprints"):
+            record_datasets(run, X, y)
+    with safe(INTEGRATION, "the pipeline version"):
+        run.log_pipeline(estimator, name="pipeline")
     for sk_name, (key, _) in keys.items():
         for split in ("test", "train"):
             column = results.get(f"{split}_{sk_name}")
@@ -186,7 +182,7 @@ def record_cross_validate(
         log_curves(run, capture.for_candidate(0))
 
 
-def log_curves(run: Run, fits: list[FitCurves]) -> None:
+def log_curves(run: ll.Run, fits: list[FitCurves]) -> None:
     """Per-fold training curves as ``fold<k>/<key>``, their mean over folds as ``<key>`` (and ``/std``)."""
     fits = [f for f in fits if f.points]
     for fit in fits:
@@ -206,7 +202,7 @@ def log_curves(run: Run, fits: list[FitCurves]) -> None:
             run.log_metrics({key: float(np.mean(values)), f"{key}/std": float(np.std(values))}, step=step)
 
 
-def record_datasets(run: Run, X: Any, y: Any) -> list[DatasetRecord]:
+def record_datasets(run: ll.Run, X: Any, y: Any) -> list[DatasetRecord]:
     """Fingerprints of ``X`` (role ``train``) and ``y`` (role ``target``); returns what was recorded."""
     out = [("X", "train", run.log_dataset("X", X, role="train"))]
     if y is not None:
@@ -214,23 +210,23 @@ def record_datasets(run: Run, X: Any, y: Any) -> list[DatasetRecord]:
     return out
 
 
-def log_estimator(run: Run, estimator: Any, name: str) -> None:
-    """Store a fitted estimator as a ``model`` artifact (joblib), with its class in the metadata."""
-    if hasattr(run, "log_model"):
-        run.log_model(estimator, name=name)
-        return
+def log_estimator(run: ll.Run, estimator: Any, name: str) -> None:
+    """Store a fitted estimator as a ``model`` artifact (joblib), with its class in the metadata.
+
+    An estimator that cannot be pickled (its class defined inside a function, a lambda among its
+    params) is not stored: the run gets a note saying why and what to change.
+    """
     import joblib
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="labledger-sklearn-") as tmp:
         path = Path(tmp) / name
-        joblib.dump(estimator, path)
-        run.log_artifact(path, kind="model", name=path.name, metadata={"class": qualname(estimator)})
-
-
-def guard(report: Report, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)``; a failure is reported, not raised: an optional record never loses the rest."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as error:
-        report(what, error)
-        return None
+        try:
+            joblib.dump(estimator, path)
+        except (pickle.PicklingError, AttributeError, TypeError) as error:  # the estimator's own limit
+            run.note(
+                f"{name} was not stored: {qualified_name(estimator)} cannot be pickled "
+                f"({type(error).__name__}: {error}). Define its class, and the functions it holds, "
+                "at module level to have it stored."
+            )
+            return
+        run.log_model(estimator, name=name, path=path, metadata={"serializer": "joblib"})

@@ -37,14 +37,15 @@ from sklearn.base import is_classifier
 import labledger as ll
 from labledger.integrations import _sklearn_runtime as runtime
 from labledger.integrations._sklearn_cv import score_definition
-from labledger.integrations._sklearn_values import plain, qualname
-from labledger.tracking.run import Run
+from labledger.integrations._sklearn_runtime import INTEGRATION
+from labledger.integrations._sklearn_values import param_value
+from labledger.integrations.base import qualified_name, safe
 
 __all__ = ["end_all", "remember", "wrap_metric", "wrap_predict", "wrap_score"]
 
 _MAX_PREDICTIONS = 32
 _lock = threading.RLock()
-_models: weakref.WeakKeyDictionary[Any, Run] = weakref.WeakKeyDictionary()
+_models: weakref.WeakKeyDictionary[Any, ll.Run] = weakref.WeakKeyDictionary()
 _predictions: OrderedDict[int, _Prediction] = OrderedDict()
 _open: dict[tuple[str, str], _Evaluation] = {}
 _exit_registered = False
@@ -56,7 +57,7 @@ class _Prediction:
 
     result: weakref.ref[Any]  # the array owning the predictions' memory
     model: weakref.ref[Any]
-    run: Run
+    run: ll.Run
     dataset: str | None  # the caller's variable name, when there was one
     data: weakref.ref[Any] | None
     method: str
@@ -64,7 +65,7 @@ class _Prediction:
 
 @dataclass
 class _Evaluation:
-    run: Run
+    run: ll.Run
     dataset: str
     definitions: dict[str, str] = field(default_factory=dict)
     data_logged: bool = False
@@ -75,12 +76,10 @@ class _Evaluation:
         if self.data_logged or X is None or not _settings_log_datasets():
             return
         self.data_logged = True
-        try:
+        with safe(INTEGRATION, "held-out dataset fingerprints"):
             self.run.log_dataset(self.dataset, X, role="test")
             if y is not None:
                 self.run.log_dataset(f"{self.dataset}/target", y, role="test_target")
-        except Exception as error:
-            runtime.report("held-out dataset fingerprints", error)
 
     def metric(self, name: str, definition: str, value: float) -> None:
         """Log ``<dataset>/<name>``; another definition under one name gets ``-2``, ``-3``…"""
@@ -94,7 +93,7 @@ class _Evaluation:
         self.run.log_metric(key, value)
 
 
-def remember(model: Any, run: Run) -> None:
+def remember(model: Any, run: ll.Run) -> None:
     """``model`` was fitted in ``run``: its post-training metrics go to evaluation runs under it."""
     try:
         with _lock:
@@ -103,7 +102,7 @@ def remember(model: Any, run: Run) -> None:
         pass
 
 
-def _model_run(model: Any) -> Run | None:
+def _model_run(model: Any) -> ll.Run | None:
     settings = runtime.current()
     if settings is None or not settings.log_post_training_metrics:
         return None
@@ -141,9 +140,8 @@ def wrap_predict(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
         run = _model_run(self)
         if run is not None:
             X = args[0] if args else kwargs.get("X")
-            _guarded(
-                "a prediction's origin", _remember_prediction, result, self, run, X, method, sys._getframe(1)
-            )
+            with safe(INTEGRATION, "a prediction's origin"):
+                _remember_prediction(result, self, run, X, method, sys._getframe(1))
         return result
 
     return tracked
@@ -163,7 +161,8 @@ def wrap_score(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
             value = fn(self, *args, **kwargs)
         X = args[0] if args else kwargs.get("X")
         y = args[1] if len(args) > 1 else kwargs.get("y")
-        _guarded("a post-training score", _record_score, self, run, X, y, value, sys._getframe(1))
+        with safe(INTEGRATION, "a post-training score"):
+            _record_score(self, run, X, y, value, sys._getframe(1))
         return value
 
     return tracked
@@ -184,26 +183,18 @@ def wrap_metric(fn: Callable[..., Any], true_name: str, pred_name: str) -> Calla
             value = fn(*args, **kwargs)
         y_true = args[0] if args else kwargs.get(true_name)
         options = {k: v for k, v in kwargs.items() if k not in (true_name, pred_name)}
-        definition = _definition(fn.__name__, args[2:], options)
-        _guarded(
-            "a post-training metric", _record_metric, origin, fn.__name__, definition, y_true, y_pred, value
-        )
+        with safe(INTEGRATION, "a post-training metric"):
+            definition = _definition(fn.__name__, args[2:], options)
+            _record_metric(origin, fn.__name__, definition, y_true, y_pred, value)
         return value
 
     return tracked
 
 
-def _guarded(what: str, fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception as error:  # tracking never breaks the user's evaluation
-        runtime.report(what, error)
-
-
 # -- recording ----------------------------------------------------------------------------
 
 
-def _remember_prediction(result: Any, model: Any, run: Run, X: Any, method: str, frame: FrameType) -> None:
+def _remember_prediction(result: Any, model: Any, run: ll.Run, X: Any, method: str, frame: FrameType) -> None:
     owner = _owner(result)
     try:
         result_ref = weakref.ref(owner)
@@ -264,11 +255,13 @@ def _dataset_name(name: str | None, data: Any) -> str:
 
 
 def _definition(name: str, args: tuple[Any, ...], options: dict[str, Any]) -> str:
-    shown = [repr(plain(a)) for a in args] + [f"{k}={plain(v)!r}" for k, v in sorted(options.items())]
+    shown = [repr(param_value(a)) for a in args] + [
+        f"{k}={param_value(v)!r}" for k, v in sorted(options.items())
+    ]
     return f"{name}({', '.join(shown)})" if shown else name
 
 
-def _evaluation(run: Run, dataset: str, model: Any) -> _Evaluation:
+def _evaluation(run: ll.Run, dataset: str, model: Any) -> _Evaluation:
     global _exit_registered
     with _lock:
         found = _open.get((run.id, dataset))
@@ -278,7 +271,7 @@ def _evaluation(run: Run, dataset: str, model: Any) -> _Evaluation:
         tags = settings.start_run_kwargs.get("tags") if settings is not None else None
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{run.name}-eval-{dataset}")[:200]
         child = ll.start_run(run.experiment, name=name, parent=run, tags=tags, activate=False)
-        child.log_params({"evaluation/dataset": dataset, "evaluation/estimator": qualname(model)})
+        child.log_params({"evaluation/dataset": dataset, "evaluation/estimator": qualified_name(model)})
         evaluation = _open[(run.id, dataset)] = _Evaluation(child, dataset)
         if not _exit_registered:  # after labledger's own exit handler: atexit runs this one first
             atexit.register(end_all)
@@ -286,7 +279,7 @@ def _evaluation(run: Run, dataset: str, model: Any) -> _Evaluation:
         return evaluation
 
 
-def _record_score(model: Any, run: Run, X: Any, y: Any, value: Any, frame: FrameType) -> None:
+def _record_score(model: Any, run: ll.Run, X: Any, y: Any, value: Any, frame: FrameType) -> None:
     evaluation = _evaluation(run, _dataset_name(_variable_name(X, frame), X), model)
     evaluation.metric("score", score_definition(model), float(value))
     evaluation.log_data(X, y)

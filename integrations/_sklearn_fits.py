@@ -15,16 +15,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import labledger as ll
 from labledger.integrations import _sklearn_evaluation as evaluation
 from labledger.integrations import _sklearn_runtime as runtime
-from labledger.integrations._sklearn_cv import (
-    guard,
-    log_estimator,
-    record_datasets,
-    score_definition,
-)
-from labledger.integrations._sklearn_values import estimator_params, qualname, remembered_seeds
-from labledger.tracking.run import Run
+from labledger.integrations._sklearn_cv import log_estimator, record_datasets, score_definition
+from labledger.integrations._sklearn_runtime import INTEGRATION
+from labledger.integrations._sklearn_values import estimator_params, remembered_seeds
+from labledger.integrations.base import qualified_name, safe
 
 __all__ = ["fit_data", "record_fit", "wrap_fit"]
 
@@ -73,7 +70,7 @@ def _tracked_fit(
     kwargs: dict[str, Any],
 ) -> Any:
     evaluation.end_all()  # a new tracked fit ends the evaluations of earlier ones
-    run = runtime.start(settings, "start the fit run")
+    run = runtime.start(settings, "the fit")
     if run is None:
         return fn(estimator, *args, **kwargs)
     X, y = fit_data(names, args, kwargs)
@@ -84,36 +81,30 @@ def _tracked_fit(
         except BaseException as error:
             runtime.end(run, error)
             raise
-        try:
-            record_fit(run, estimator, X, y, settings, runtime.report)
-        except Exception as error:
-            runtime.report("the fit", error)
+        with safe(INTEGRATION, "the fit"):
+            record_fit(run, estimator, X, y, settings)
     runtime.end(run, None)
     evaluation.remember(estimator, run)
     return result
 
 
-def record_fit(
-    run: Run,
-    estimator: Any,
-    X: Any,
-    y: Any,
-    settings: runtime.Config,
-    report: Callable[[str, BaseException], None],
-) -> None:
+def record_fit(run: ll.Run, estimator: Any, X: Any, y: Any, settings: runtime.Config) -> None:
     """Record a fitted estimator in ``run``: params, data, pipeline version, training score, model."""
-    params: dict[str, Any] = {"estimator/class": qualname(estimator)}
+    params: dict[str, Any] = {"estimator/class": qualified_name(estimator)}
     params.update({f"estimator/{k}": v for k, v in estimator_params(estimator).items()})
     run.log_params(params)
     if settings.log_datasets and X is not None:
-        guard(report, "dataset fingerprints", record_datasets, run, X, y)
-    guard(report, "pipeline version", run.log_pipeline, estimator, name="pipeline")
+        with safe(INTEGRATION, "dataset fingerprints"):
+            record_datasets(run, X, y)
+    with safe(INTEGRATION, "the pipeline version"):
+        run.log_pipeline(estimator, name="pipeline")
     score = _training_score(estimator, X, y)
     if score is not None:
         run.log_params({"scoring/training/score": score_definition(estimator)})
         run.log_metrics({"training/score": score})
     if settings.log_models:
-        guard(report, "the model", log_estimator, run, estimator, "model.joblib")
+        with safe(INTEGRATION, "the model"):
+            log_estimator(run, estimator, "model.joblib")
 
 
 def _training_score(estimator: Any, X: Any, y: Any) -> float | None:

@@ -18,13 +18,36 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Patches", "loaded_classes", "metric_functions", "on_new_classes"]
+from labledger.integrations._sklearn_runtime import INTEGRATION
+from labledger.integrations.base import check_version
+
+__all__ = ["Patches", "check_internals", "loaded_classes", "metric_functions", "on_new_classes"]
 
 Wrap = Callable[[Callable[..., Any], str], Callable[..., Any]]
 
 _ABSENT = object()
 #: The second parameter of a metric function that holds predictions or scores.
 _PREDICTION_PARAMS = ("y_pred", "y_score", "y_prob", "y_proba", "probas_pred")
+
+
+def check_internals() -> None:
+    """Warn once when the installed scikit-learn is not one whose internals this integration was checked with.
+
+    Checked with scikit-learn 1.3.0 to 1.9.1. What scikit-learn offers no public way to:
+
+    - ``sklearn.model_selection._validation._fit_and_score`` (and the name ``_search`` imported)
+      is replaced, to know which candidate and split each fit of a search is
+      (its ``candidate_progress``/``split_progress`` arguments) and capture its curves;
+    - a fitted search's ``_checked_cv_orig`` and ``_n_samples_orig``,
+      ``sklearn.utils.validation._num_samples`` and the ``_CVIterableWrapper`` of ``cv=`` index
+      pairs describe the folds;
+    - ``available_if`` guards are rebuilt from their ``fn`` and ``check``; ``BaseEstimator.__init_subclass__``
+      wraps the classes of modules imported later;
+    - ``sys._getframe`` reads the caller's variable name of held-out data (``X_test``).
+    """
+    import sklearn
+
+    check_version(INTEGRATION, "scikit-learn", sklearn.__version__, oldest="1.3.0", latest="1.9")
 
 
 class Patches:

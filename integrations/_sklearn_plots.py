@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from labledger.tracking.run import Run
+import labledger as ll
 
 __all__ = ["log_classifier_plots"]
 
@@ -23,7 +23,7 @@ _MAX_CURVES = 10
 
 
 def log_classifier_plots(
-    run: Run, y_true: Any, y_pred: Any, y_score: Any, classes: Any, title: str
+    run: ll.Run, y_true: Any, y_pred: Any, y_score: Any, classes: Any, title: str
 ) -> list[str]:
     """Store ``confusion_matrix.png`` and, with scores, ``roc_curve.png`` and
     ``precision_recall_curve.png`` as ``plot`` artifacts of ``run``; returns their names."""

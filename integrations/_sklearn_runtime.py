@@ -1,5 +1,5 @@
 """What the scikit-learn autolog patches share: its settings, the "inside a tracked fit" state,
-starting and ending runs, and turning tracking failures into one warning.
+and starting and ending runs.
 
 A fit, prediction or metric call made while a tracked search, ``cross_validate``
 or plain fit is running — in any thread of the process: joblib's threading
@@ -9,7 +9,6 @@ recorded on its own (:func:`busy`).
 
 from __future__ import annotations
 
-import inspect
 import os
 import random
 import threading
@@ -22,21 +21,20 @@ from typing import Any
 import numpy as np
 
 import labledger as ll
-from labledger.errors import LabledgerError
-from labledger.hooks.manager import warn_once
-from labledger.tracking.lifecycle import outcome
+from labledger.integrations.base import error_text, final_status, safe
 
 __all__ = [
+    "INTEGRATION",
     "ORIGIN",
     "Config",
     "busy",
     "current",
     "end",
     "preserving_randomness",
-    "report",
     "start",
 ]
 
+INTEGRATION = "sklearn"
 #: What the user called to get an autolog run (named in completeness warnings).
 ORIGIN = "labledger.integrations.sklearn.autolog"
 
@@ -54,7 +52,6 @@ class Config:
 
 
 config: Config | None = None
-_takes_origin = "origin" in inspect.signature(ll.start_run).parameters
 #: How many tracked calls (searches, ``cross_validate``, plain fits, evaluations) are running in
 #: this process; read without the lock on the hot path of every fit, prediction and score.
 busy_calls = 0
@@ -83,34 +80,22 @@ def busy() -> Iterator[None]:
 
 
 def start(settings: Config, what: str) -> ll.Run | None:
-    """A run for a tracked call: a child of the active run, else a new run in the autolog experiment."""
-    kwargs = (
-        {"origin": ORIGIN, **settings.start_run_kwargs} if _takes_origin else dict(settings.start_run_kwargs)
-    )
-    try:
+    """A run for a tracked call (``what``: ``"the search"``): a child of the active run, else a new run
+    in the autolog experiment; ``None`` when it cannot be started (reported)."""
+    kwargs = {"origin": ORIGIN, **settings.start_run_kwargs}
+    with safe(INTEGRATION, f"{what} (its run could not be started)"):
         active = ll.active_run()
         if active is not None:
             kwargs.pop("store", None)
             return ll.start_run(active.experiment, parent=active, **kwargs)
         return ll.start_run(settings.experiment, **kwargs)
-    except (LabledgerError, OSError) as error:
-        report(what, error)
-        return None
+    return None
 
 
 def end(run: ll.Run, error: BaseException | None) -> None:
-    try:
-        run.end(*outcome(error))
-    except (LabledgerError, OSError) as failure:
-        report("end the run", failure)
-
-
-def report(what: str, error: BaseException) -> None:
-    """Warn once per kind of failure; tracking never breaks the user's fit."""
-    warn_once(
-        ("sklearn", what),
-        f"labledger could not record {what} ({type(error).__name__}: {error}); training went on",
-    )
+    """End an autolog run: :func:`~labledger.integrations.base.final_status` of ``error``, its traceback."""
+    with safe(INTEGRATION, "the end of the run"):
+        run.end(final_status(error), error=error_text(error))
 
 
 @contextmanager

@@ -22,21 +22,20 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 
-from labledger import start_run
+import labledger as ll
 from labledger.integrations._sklearn_capture import SearchCapture
 from labledger.integrations._sklearn_cv import (
     DatasetRecord,
-    Report,
     cv_params,
-    guard,
     log_curves,
     log_estimator,
     record_datasets,
     scoring_keys,
     scoring_params,
 )
-from labledger.integrations._sklearn_values import estimator_params, plain, qualname
-from labledger.tracking.run import Run
+from labledger.integrations._sklearn_runtime import INTEGRATION
+from labledger.integrations._sklearn_values import estimator_params, param_value
+from labledger.integrations.base import qualified_name, safe
 
 __all__ = ["cv_params", "record_search", "search_params"]
 
@@ -52,19 +51,22 @@ def _search_space(search: Any) -> dict[str, Any]:
     for attr in ("param_grid", "param_distributions"):
         space = getattr(search, attr, None)
         if space is not None:
-            return {"search/space": plain(space)}
+            return {"search/space": param_value(space)}
     return {}
 
 
 def search_params(search: Any) -> dict[str, Any]:
     """Parent-run params of a search: its own settings, the estimator, the space."""
-    params: dict[str, Any] = {"search/class": qualname(search), "estimator/class": qualname(search.estimator)}
+    params: dict[str, Any] = {
+        "search/class": qualified_name(search),
+        "estimator/class": qualified_name(search.estimator),
+    }
     for key, value in estimator_params(search.estimator).items():
         params[f"estimator/{key}"] = value
     skip = {"estimator", "param_grid", "param_distributions", "cv", "scoring"}
     for key, value in search.get_params(deep=False).items():
         if key not in skip:
-            params[f"search/{key}"] = plain(value)
+            params[f"search/{key}"] = param_value(value)
     params.update(_search_space(search))
     return params
 
@@ -81,7 +83,7 @@ def _score_names(results: Mapping[str, Any]) -> list[str]:
 
 
 def record_search(
-    run: Run,
+    run: ll.Run,
     search: Any,
     *,
     X: Any = None,
@@ -91,10 +93,8 @@ def record_search(
     max_candidate_runs: int | None = None,
     log_datasets: bool = True,
     log_models: bool = True,
-    report: Report | None = None,
-) -> list[Run]:
+) -> list[ll.Run]:
     """Record a fitted search in ``run`` and one child run per candidate; returns the children."""
-    warn = report or (lambda what, error: None)
     results = search.cv_results_
     n_splits = int(search.n_splits_)
     cv = getattr(search, "_checked_cv_orig", None)
@@ -109,14 +109,16 @@ def record_search(
     run.log_params({**search_params(search), **cv_info, **scoring})
     datasets: list[DatasetRecord] = []
     if log_datasets and X is not None:
-        datasets = guard(warn, "dataset fingerprints", record_datasets, run, X, y) or []
-    guard(warn, "pipeline version", run.log_pipeline, search.estimator, name="pipeline")
+        with safe(INTEGRATION, "dataset fingerprints"):
+            datasets = record_datasets(run, X, y)
+    with safe(INTEGRATION, "the pipeline version"):
+        run.log_pipeline(search.estimator, name="pipeline")
 
     best = getattr(search, "best_index_", None)
     refit_name = search.refit if isinstance(search.refit, str) else "score"
     if best is not None:
         best = int(best)
-        run.log_params({f"best/{k}": plain(v) for k, v in results["params"][best].items()})
+        run.log_params({f"best/{k}": param_value(v) for k, v in results["params"][best].items()})
         run.log_params({"best/index": best})
         metrics = {}
         if hasattr(search, "best_score_"):
@@ -128,9 +130,11 @@ def record_search(
             metrics["refit_time"] = float(search.refit_time_)
         if metrics:
             run.log_metrics(metrics)
-    guard(warn, "cv_results_ table", _log_cv_results, run, results)
+    with safe(INTEGRATION, "the cv_results_ table"):
+        _log_cv_results(run, results)
     if log_models and hasattr(search, "best_estimator_"):
-        guard(warn, "best estimator", log_estimator, run, search.best_estimator_, "best_estimator.joblib")
+        with safe(INTEGRATION, "the best estimator"):
+            log_estimator(run, search.best_estimator_, "best_estimator.joblib")
 
     shared = {**cv_info, **scoring}
     return _record_candidates(
@@ -196,7 +200,7 @@ def _columns(results: Mapping[str, Any], keys: Mapping[str, Any], n_splits: int)
 
 
 def _record_candidates(
-    parent: Run,
+    parent: ll.Run,
     results: Mapping[str, Any],
     keys: dict[str, tuple[str, str]],
     shared: dict[str, Any],
@@ -207,7 +211,7 @@ def _record_candidates(
     capture: SearchCapture | None,
     cap: int | None,
     sizes: _IterationSizes | None = None,
-) -> list[Run]:
+) -> list[ll.Run]:
     params = list(results["params"])
     n = len(params)
     order: list[int] = list(range(n))
@@ -220,9 +224,9 @@ def _record_candidates(
     children = []
     with _one_transaction(parent):
         for i in order:
-            child = start_run(parent.experiment, name=f"{parent.name}-{i:0{width}d}", parent=parent)
+            child = ll.start_run(parent.experiment, name=f"{parent.name}-{i:0{width}d}", parent=parent)
             with child:
-                cand = {str(k): plain(v) for k, v in params[i].items()}
+                cand = {str(k): param_value(v) for k, v in params[i].items()}
                 cand.update(shared)
                 cand["candidate/index"] = i
                 if iters is not None and resources is not None:
@@ -255,13 +259,13 @@ def _record_candidates(
     return children
 
 
-def _log_cv_results(run: Run, results: Mapping[str, Any]) -> None:
+def _log_cv_results(run: ll.Run, results: Mapping[str, Any]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame({k: list(v) if k == "params" else v for k, v in results.items()})
     for column in frame.columns:
         if frame[column].dtype == object:
-            frame[column] = [json.dumps(plain(v), sort_keys=True) for v in frame[column]]
+            frame[column] = [json.dumps(param_value(v), sort_keys=True) for v in frame[column]]
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = Path(tmp) / "cv_results.parquet"
@@ -272,7 +276,7 @@ def _log_cv_results(run: Run, results: Mapping[str, Any]) -> None:
         run.log_artifact(path, kind="table", name=path.name, metadata={"rows": len(frame)})
 
 
-def _one_transaction(run: Run) -> AbstractContextManager[Any]:
+def _one_transaction(run: ll.Run) -> AbstractContextManager[Any]:
     """Group the many small writes of the candidate runs, when the store offers it."""
     transaction = getattr(run.store, "transaction", None)
     return transaction() if callable(transaction) else nullcontext()

@@ -19,23 +19,10 @@ import xgboost as xgb
 
 import labledger as ll
 from labledger.errors import InvalidValueError
-from labledger.integrations._training import plain, qualified_name
-from labledger.tracking import cv_design
+from labledger.integrations.base import cv_design_params, plain, qualified_name
 
 IMPORTANCE_TYPES = ("gain", "weight", "cover")
 CONFIG_ARTIFACT = "xgboost_config.json"
-
-
-def describe(value: Any) -> Any:
-    """A param value: JSON-compatible, and never a memory address (objects become their class name)."""
-    if isinstance(value, Mapping):
-        return {str(k): describe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [describe(v) for v in value]
-    out = plain(value)
-    if isinstance(out, str) and not isinstance(value, str) and " at 0x" in out:
-        return qualified_name(value)
-    return out
 
 
 def booster_params(params: Any) -> dict[str, Any]:
@@ -50,7 +37,7 @@ def booster_params(params: Any) -> dict[str, Any]:
     items = params.items() if isinstance(params, Mapping) else list(params)
     out: dict[str, Any] = {}
     for key, value in items:
-        name, described = str(key), describe(value)
+        name, described = str(key), plain(value)
         if name in out:
             previous = out[name] if isinstance(out[name], list) else [out[name]]
             out[name] = [*previous, described]
@@ -60,7 +47,7 @@ def booster_params(params: Any) -> dict[str, Any]:
 
 
 def _callable_name(fn: Any) -> str | None:
-    return None if fn is None else str(describe(fn))
+    return None if fn is None else str(plain(fn))
 
 
 def train_params(found: Mapping[str, Any], kind: str) -> dict[str, Any]:
@@ -74,11 +61,11 @@ def train_params(found: Mapping[str, Any], kind: str) -> dict[str, Any]:
             params[f"xgb/{name}"] = _callable_name(found[name])
     if kind == "train" and found.get("xgb_model") is not None:
         model = found["xgb_model"]
-        params["xgb/xgb_model"] = "Booster" if isinstance(model, xgb.Booster) else describe(model)
+        params["xgb/xgb_model"] = "Booster" if isinstance(model, xgb.Booster) else plain(model)
     if kind == "cv":
         params["cv/stratified"] = found.get("stratified")
-        params["cv/metrics"] = describe(found.get("metrics") or None)
-    return {k: describe(v) for k, v in params.items()}
+        params["cv/metrics"] = plain(found.get("metrics") or None)
+    return {k: plain(v) for k, v in params.items()}
 
 
 # -- xgb.cv's folds -------------------------------------------------------------------------------
@@ -120,20 +107,20 @@ def _nfold_splits(dtrain: Any, nfold: int, seed: Any, stratified: Any, shuffle: 
 
 
 def cv_params(found: Mapping[str, Any], rows: list[tuple[int, int]] | None = None) -> dict[str, Any]:
-    """The ``cv/*`` design of an ``xgb.cv`` call (:func:`labledger.tracking.cv_design.design_params`);
+    """The ``cv/*`` design of an ``xgb.cv`` call (:func:`labledger.integrations.base.cv_design_params`);
     ``rows`` are the measured fold sizes, which win over the sizes of the recomputed folds."""
     folds, dtrain = found.get("folds"), found.get("dtrain")
     if folds is not None and not callable(getattr(folds, "split", None)):
-        params = cv_design.design_params(list(folds))
+        params = cv_design_params(list(folds))
     elif folds is not None:  # a splitter: xgboost splits the labels, without groups
         labels = dtrain.get_label() if isinstance(dtrain, xgb.DMatrix) else None
-        params = cv_design.design_params(folds, X=labels, y=labels)
-        params["cv/random_state"] = describe(getattr(folds, "random_state", None))
+        params = cv_design_params(folds, X=labels, y=labels)
+        params["cv/random_state"] = plain(getattr(folds, "random_state", None))
     else:
         stratified, shuffle = found.get("stratified", False), found.get("shuffle", True)
         seed = found.get("seed", 0)
         splits = _nfold_splits(dtrain, found.get("nfold", 3), seed, stratified, shuffle)
-        params = cv_design.design_params(splits=splits) if splits else {"cv/n_splits": found.get("nfold")}
+        params = cv_design_params(splits=splits) if splits else {"cv/n_splits": found.get("nfold")}
         params["cv/class"] = "xgboost.nfold"
         params["cv/shuffle"] = True if stratified is not False else shuffle is True
         params["cv/random_state"] = seed
@@ -149,14 +136,14 @@ def cv_params(found: Mapping[str, Any], rows: list[tuple[int, int]] | None = Non
                 "cv/n_test": sum(test) / len(test),
             }
         )
-    return {k: describe(v) for k, v in params.items()}
+    return {k: plain(v) for k, v in params.items()}
 
 
 def wrapper_params(estimator: Any, found: Mapping[str, Any]) -> dict[str, Any]:
     """A scikit-learn wrapper's params: ``get_params()`` as ``xgb/*``, what ``fit`` was given as ``fit/*``."""
     given = dict(estimator.get_params(deep=False))
     callbacks = given.pop("callbacks", None)
-    params: dict[str, Any] = {f"xgb/{k}": describe(v) for k, v in given.items()}
+    params: dict[str, Any] = {f"xgb/{k}": plain(v) for k, v in given.items()}
     params["xgb/callbacks"] = [qualified_name(c) for c in callbacks] if callbacks else None
     eval_set = found.get("eval_set")
     params["fit/eval_set"] = len(eval_set) if eval_set else 0
@@ -253,31 +240,51 @@ def log_booster(run: ll.Run, booster: xgb.Booster) -> None:
         run.log_model(booster, name=path.name, path=path, metadata=meta)
 
 
+def importance_types(booster: xgb.Booster) -> tuple[str, ...]:
+    """The importance types ``booster`` defines: ``gain``, ``weight`` and ``cover`` for trees,
+    ``weight`` (its coefficients) alone for ``gblinear``."""
+    try:
+        name = json.loads(booster.save_config())["learner"]["gradient_booster"]["name"]
+    except (KeyError, TypeError, ValueError, xgb.core.XGBoostError):
+        name = None
+    return ("weight",) if name == "gblinear" else IMPORTANCE_TYPES
+
+
+def _magnitude(value: Any) -> float:
+    """How important a feature is by one score (a multi-class linear booster gives one per class)."""
+    if isinstance(value, list | tuple):
+        return max((abs(float(v)) for v in value), default=0.0)
+    return abs(float(value))
+
+
 def importance_table(booster: xgb.Booster) -> list[dict[str, Any]]:
-    """One row per feature used in a split: its gain, weight and cover (``Booster.get_score``)."""
-    scores = {kind: booster.get_score(importance_type=kind) for kind in IMPORTANCE_TYPES}
-    features = list(dict.fromkeys(f for kind in IMPORTANCE_TYPES for f in scores[kind]))
-    rows = [{"feature": f, **{kind: scores[kind].get(f, 0.0) for kind in IMPORTANCE_TYPES}} for f in features]
-    return sorted(rows, key=lambda r: -float(r["gain"]))
+    """One row per feature the booster uses: its gain, weight and cover (``Booster.get_score``;
+    a ``gblinear`` booster's weight only), most important first."""
+    kinds = importance_types(booster)
+    scores = {kind: booster.get_score(importance_type=kind) for kind in kinds}
+    features = list(dict.fromkeys(f for kind in kinds for f in scores[kind]))
+    rows = [{"feature": f, **{kind: scores[kind].get(f, 0.0) for kind in kinds}} for f in features]
+    return sorted(rows, key=lambda r: -_magnitude(r[kinds[0]]))
 
 
 def log_importance(run: ll.Run, booster: xgb.Booster) -> None:
     rows = importance_table(booster)
     if not rows:
         return
+    kinds = [k for k in IMPORTANCE_TYPES if k in rows[0]]
     with tempfile.TemporaryDirectory(prefix="labledger-xgb-") as tmp:
         table = Path(tmp) / "feature_importance.csv"
         with open(table, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["feature", *IMPORTANCE_TYPES])
+            writer = csv.DictWriter(f, fieldnames=["feature", *kinds])
             writer.writeheader()
             writer.writerows(rows)
         run.log_artifact(table, kind="feature_importance", name=table.name, metadata={"features": len(rows)})
         plot = Path(tmp) / "feature_importance.png"
-        if _plot_importance(rows, plot):
-            run.log_artifact(plot, kind="plot", name=plot.name, metadata={"importance_type": "gain"})
+        if _plot_importance(rows, kinds[0], plot):
+            run.log_artifact(plot, kind="plot", name=plot.name, metadata={"importance_type": kinds[0]})
 
 
-def _plot_importance(rows: list[dict[str, Any]], path: Path, top: int = 20) -> bool:
+def _plot_importance(rows: list[dict[str, Any]], kind: str, path: Path, top: int = 20) -> bool:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -292,8 +299,8 @@ def _plot_importance(rows: list[dict[str, Any]], path: Path, top: int = 20) -> b
     left = min(0.6, (0.3 + 0.075 * max(map(len, labels))) / width)
     fig.subplots_adjust(left=left, right=0.96, bottom=0.55 / height, top=1 - 0.4 / height)
     ax = fig.subplots()
-    ax.barh(labels, [float(r["gain"]) for r in shown])
-    ax.set_xlabel("gain")
+    ax.barh(labels, [_magnitude(r[kind]) for r in shown])
+    ax.set_xlabel(kind)
     ax.set_title("XGBoost feature importance")
     fig.savefig(path, dpi=100)
     return True

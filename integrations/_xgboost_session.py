@@ -31,19 +31,17 @@ import atexit
 import sys
 import types
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import xgboost as xgb
 
 import labledger as ll
-from labledger.hooks.manager import warn_once
 from labledger.integrations import _xgboost_record as record
-from labledger.integrations._sklearn_capture import FitCurves
-from labledger.integrations._training import TRACKING_ERRORS, RunBinding
 from labledger.integrations._xgboost_call import Found, describe_error, passed_through, wrap_method
-from labledger.tracking.lifecycle import outcome
+from labledger.integrations.base import FitCurves, RunBinding, final_status, report_failure, safe
+
+INTEGRATION = "xgboost"
 
 
 @dataclass
@@ -54,14 +52,6 @@ class Settings:
     log_model: bool = True
     log_importance: bool = True
     log_datasets: bool = True
-
-
-def report(what: str, error: BaseException) -> None:
-    """Warn once per kind of failure in this process; tracking never breaks the user's training."""
-    warn_once(
-        ("xgboost", what),
-        f"labledger could not record {what} ({type(error).__name__}: {error}); training went on",
-    )
 
 
 class Session:
@@ -85,7 +75,6 @@ class Session:
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._found: Found | None = None
         self._started = False
-        self._warned = False
         self._fold_rows: list[tuple[int, int]] | None = None  # xgb.cv: (train, test) rows per fold
 
     # -- beginning -----------------------------------------------------------------
@@ -115,10 +104,9 @@ class Session:
         found, self._found = self._found, None
         if self.capture is not None or self.binding is None:
             return
-        try:
+        with safe(INTEGRATION, "the training (its run could not be started)"):
             self.run = self.binding.get()
-        except TRACKING_ERRORS as error:
-            self._report("start a run", error)
+        if self.run is None:
             return
         _track(self)
         if found is not None:
@@ -128,24 +116,20 @@ class Session:
         run = self.run
         assert run is not None
         if found.estimator is not None:
-            self._guard(
-                "the estimator's params",
-                lambda: run.log_params(record.wrapper_params(found.estimator, found.fit_locals)),
-            )
+            with safe(INTEGRATION, "the estimator's params"):
+                run.log_params(record.wrapper_params(found.estimator, found.fit_locals))
             if self.settings.log_datasets:
-                self._guard("dataset fingerprints", record.log_wrapper_datasets, run, found.fit_locals)
+                with safe(INTEGRATION, "dataset fingerprints"):
+                    record.log_wrapper_datasets(run, found.fit_locals)
         elif found.kind is not None:
-            self._guard(
-                "the training params",
-                lambda: run.log_params(record.train_params(found.locals, found.kind or "")),
-            )
+            with safe(INTEGRATION, "the training params"):
+                run.log_params(record.train_params(found.locals, found.kind))
             if found.kind == "cv":
-                self._guard(
-                    "the cross-validation design",
-                    lambda: run.log_params(record.cv_params(found.locals, self._fold_rows)),
-                )
+                with safe(INTEGRATION, "the cross-validation design"):
+                    run.log_params(record.cv_params(found.locals, self._fold_rows))
             if self.settings.log_datasets:
-                self._guard("dataset fingerprints", record.log_dmatrix_datasets, run, found.locals)
+                with safe(INTEGRATION, "dataset fingerprints"):
+                    record.log_dmatrix_datasets(run, found.locals)
 
     def _wrap(self, model: Any, container: Any) -> None:
         if container is None:
@@ -158,9 +142,8 @@ class Session:
                 wrap_method(model, "update", self.fail)
                 wrap_method(model, "eval", self.fail, self._after_fold_eval)
         except (AttributeError, TypeError) as error:
-            self._report(
-                "the training loop", error
-            )  # an unexpected container: the callback's own hooks serve
+            # an unexpected container: the callback's own hooks serve instead
+            report_failure(INTEGRATION, "the training loop's callbacks (xgboost's CallbackContainer)", error)
             return
         self.wrapped = True
         self._finalizer = weakref.finalize(container, self.abandon)
@@ -178,7 +161,7 @@ class Session:
         try:
             self.fold_scores[int(iteration)] = record.parse_fold_scores(list(result))
         except (TypeError, ValueError) as error:
-            self._report("per-fold scores", error)
+            report_failure(INTEGRATION, "per-fold scores", error)
 
     # -- iterations ------------------------------------------------------------------
 
@@ -196,7 +179,8 @@ class Session:
         due = every and (epoch + 1) % every == 0 and epoch > self.checkpointed
         if due and run is not None and isinstance(model, xgb.Booster):
             self.checkpointed = epoch
-            self._guard("a checkpoint", record.log_checkpoint, run, model, epoch)
+            with safe(INTEGRATION, "a checkpoint"):
+                record.log_checkpoint(run, model, epoch)
 
     def _catch_up(self, evaluated: int | None = None) -> None:
         history = self.history
@@ -223,7 +207,8 @@ class Session:
             if self.capture is not None:
                 self.capture.log_metrics(metrics, step=j + offset)
             elif self.run is not None and metrics:
-                self._guard("per-iteration metrics", self.run.log_metrics, metrics, j + offset)
+                with safe(INTEGRATION, "per-iteration metrics"):
+                    self.run.log_metrics(metrics, j + offset)
 
     # -- the end -----------------------------------------------------------------------
 
@@ -241,16 +226,22 @@ class Session:
         run = self.run
         if run is not None:
             if found:
-                self._guard("the best iteration", lambda: run.log_metrics(found))
+                with safe(INTEGRATION, "the best iteration"):
+                    run.log_metrics(found)
             if hasattr(model, "cvfolds"):
-                self._guard("per-fold results", self._log_folds, run, model)
-                self._guard("the booster configuration", record.log_config, run, model.cvfolds[0].bst)
+                with safe(INTEGRATION, "per-fold results"):
+                    self._log_folds(run, model)
+                with safe(INTEGRATION, "the booster configuration"):
+                    record.log_config(run, model.cvfolds[0].bst)
             elif isinstance(model, xgb.Booster):
                 if self.settings.log_model:
-                    self._guard("the model", record.log_booster, run, model)
+                    with safe(INTEGRATION, "the model"):
+                        record.log_booster(run, model)
                 if self.settings.log_importance:
-                    self._guard("feature importances", record.log_importance, run, model)
-                self._guard("the booster configuration", record.log_config, run, model)
+                    with safe(INTEGRATION, "feature importances"):
+                        record.log_importance(run, model)
+                with safe(INTEGRATION, "the booster configuration"):
+                    record.log_config(run, model)
         self._close("finished", None)
 
     def _log_folds(self, run: ll.Run, packed: Any) -> None:
@@ -265,9 +256,9 @@ class Session:
         """An exception left the training: end an own run ``failed`` (``killed``) with its traceback."""
         if self.done:
             return
-        self._guard("per-iteration metrics", self._catch_up)
-        status, text = outcome(error)  # sys.exit(0) in a callback: finished
-        self._close(status, describe_error(error, outer) if text else None)
+        with safe(INTEGRATION, "per-iteration metrics"):
+            self._catch_up()
+        self._close(final_status(error), describe_error(error, outer))
 
     def abandon(self) -> None:
         """The training ended without reaching its end and without a wrapped method seeing why."""
@@ -280,7 +271,8 @@ class Session:
         if error is not None:
             self.fail(error, None)
             return
-        self._guard("per-iteration metrics", self._catch_up)
+        with safe(INTEGRATION, "per-iteration metrics"):
+            self._catch_up()
         self._close(
             "failed",
             f"xgboost {self.kind or 'training'} stopped after {self.logged} evaluated iterations without "
@@ -288,25 +280,13 @@ class Session:
             "custom objective). Its traceback is in the program's output; labledger did not see it.",
         )
 
-    def _guard(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception as error:  # tracking must never break training
-            self._report(what, error)
-
-    def _report(self, what: str, error: BaseException) -> None:
-        """One warning per training at most (and per kind of failure per process)."""
-        if not self._warned:
-            self._warned = True
-            report(what, error)
-
     def _close(self, status: str, error: str | None) -> None:
         self.done = True
         _untrack(self)
         if self._finalizer is not None:
             self._finalizer.detach()
         if self.binding is not None and self.run is not None:
-            self.binding.end(status, error)
+            self.binding.end(status=status, detail=error)
 
 
 def _evaluated(history: Any) -> int:

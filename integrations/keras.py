@@ -38,12 +38,26 @@ from labledger.integrations._keras_describe import (
     model_params,
     quiet,
 )
-from labledger.integrations._training import RunBinding, describe, numbers, plain, qualified_name, status_of
+from labledger.integrations.base import RunBinding, check_version, plain, qualified_name, scalars
 
 __all__ = ["LedgerCallback"]
 
 _MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "iou")
 _ORIGIN = "labledger.integrations.keras.LedgerCallback"
+INTEGRATION = "keras"
+
+
+def _check_internals() -> None:
+    """Warn once when the installed Keras is not one whose internals this integration was checked with.
+
+    Checked with Keras 3.0.0 to 3.15.1. Keras hands a callback neither ``fit``'s arguments nor
+    the list calling it, so the integration finds them on the stack (``sys._getframe``):
+    ``fit``'s frame for its arguments and data (``_keras_describe.fit_call``), the
+    ``CallbackList`` calling ``on_train_begin`` (``_keras_order.calling_list``), whose
+    ``on_epoch_end``/``on_train_end`` it wraps on that one list; and it reads
+    ``model._compile_config`` for the loss and metrics given to ``compile``.
+    """
+    check_version(INTEGRATION, "keras", getattr(keras, "__version__", None), oldest="3.0.0", latest="3.15")
 
 
 class LedgerCallback(keras.callbacks.Callback):
@@ -95,15 +109,9 @@ class LedgerCallback(keras.callbacks.Callback):
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
+        _check_internals()
         given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
-        start_run_kwargs = {**{k: v for k, v in given.items() if v is not None}, **start_run_kwargs}
-        if run is not None and start_run_kwargs:
-            raise InvalidValueError(
-                ", ".join(sorted(start_run_kwargs)),
-                start_run_kwargs,
-                "these describe a run the callback starts; the run given with run= is used as it "
-                "is: pass them to ll.start_run(...) instead",
-            )
+        self.binding = RunBinding(run, integration=INTEGRATION, origin=_ORIGIN, **given, **start_run_kwargs)
         if checkpoint_mode not in ("auto", "min", "max"):
             raise InvalidValueError("checkpoint_mode", checkpoint_mode, "choose auto, min or max")
         if log_every_n_batches is not None and (
@@ -111,7 +119,6 @@ class LedgerCallback(keras.callbacks.Callback):
         ):
             raise InvalidValueError("log_every_n_batches", log_every_n_batches, "give a positive int or None")
         self._given = run
-        self.binding = RunBinding(run, {"origin": _ORIGIN, **start_run_kwargs} if run is None else {})
         self.checkpoint_monitor = checkpoint_monitor
         self.checkpoint_mode = checkpoint_mode
         self.log_every_n_batches = log_every_n_batches
@@ -147,7 +154,7 @@ class LedgerCallback(keras.callbacks.Callback):
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: types.TracebackType | None) -> None:
         if exc is not None:
             self._in_fit = False
-            self.binding.end(status_of(exc), describe(exc))
+            self.binding.end(exc)
         self._cleanup()
 
     # -- fit ----------------------------------------------------------------
@@ -156,8 +163,10 @@ class LedgerCallback(keras.callbacks.Callback):
         previous = self.binding.resolved
         if previous is not None and previous is not self._given and (self.binding.owned or previous.ended):
             if not previous.ended:  # the previous fit never reached its end: an exception stopped it
-                self.binding.end("failed", "fit was interrupted by an exception before on_train_end")
-            self.binding = RunBinding(None, self.binding.start_run_kwargs)  # a new fit, a new run
+                self.binding.end(
+                    status="failed", detail="fit was interrupted by an exception before on_train_end"
+                )
+            self.binding = self.binding.renewed()  # a new fit, a new run
         self._cleanup()
         self._in_fit = True
         self._best = None
@@ -180,7 +189,7 @@ class LedgerCallback(keras.callbacks.Callback):
         }
         if self._owner is not None:
             params["callbacks"] = callback_params(self._owner.callbacks, skip=LedgerCallback)
-        self.binding.call(lambda run: self._begin(run, params, data))
+        self.binding.call(lambda run: self._begin(run, params, data), "the fit's params and data")
 
     def _begin(self, run: ll.Run, params: dict[str, Any], data: Any) -> None:
         self._progress = progress = order.progress(run)
@@ -200,11 +209,13 @@ class LedgerCallback(keras.callbacks.Callback):
         self._batches += 1
         n = self.log_every_n_batches
         if n is not None and self._batches % n == 0 and logs:
-            values = {f"batch/{k}": v for k, v in numbers(logs).items()}
-            self.binding.call(lambda run: run.log_metrics(values, step=self._batches, epoch=self._epoch))
+            values = {f"batch/{k}": v for k, v in scalars(logs).items()}
+            self.binding.call(
+                lambda run: run.log_metrics(values, step=self._batches, epoch=self._epoch), "batch metrics"
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        values = numbers(logs or {})
+        values = scalars(logs or {})
         if self._lr is not None and "learning_rate" not in values:
             values["learning_rate"] = self._lr
         self._epoch = epoch
@@ -214,7 +225,9 @@ class LedgerCallback(keras.callbacks.Callback):
         if self._progress is not None:
             self._progress.next_step = step + 1
         if values:
-            self.binding.call(lambda run: run.log_metrics(values, step=step, epoch=epoch))
+            self.binding.call(
+                lambda run: run.log_metrics(values, step=step, epoch=epoch), "the epoch's metrics"
+            )
         self._scores = values
         if self._owner is None:  # no list to wait for: judge the epoch now
             self._after_epoch(epoch)
@@ -238,7 +251,7 @@ class LedgerCallback(keras.callbacks.Callback):
             score = found
         self._best = (epoch, score)
         if self.checkpoint_monitor is not None and self._fit_model is not None:
-            self.binding.call(lambda run: self._save_checkpoint(run, epoch, score))
+            self.binding.call(lambda run: self._save_checkpoint(run, epoch, score), "a checkpoint")
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._owner is None:  # else once every callback's on_train_end has run
@@ -256,12 +269,14 @@ class LedgerCallback(keras.callbacks.Callback):
         if stopped is not None:
             summary["stopped_epoch"] = stopped
         if summary:
-            self.binding.call(lambda run: run.log_metrics(summary, step=self._step, epoch=self._epoch))
+            self.binding.call(
+                lambda run: run.log_metrics(summary, step=self._step, epoch=self._epoch), "the best epoch"
+            )
         if self._progress is not None:
             self._progress.batches = self._batches
         if self.log_model and self._fit_model is not None:
-            self.binding.call(self._save_model)
-        self.binding.end("finished")
+            self.binding.call(self._save_model, "the model")
+        self.binding.end()
         self._cleanup()
 
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -270,7 +285,7 @@ class LedgerCallback(keras.callbacks.Callback):
         run = self.binding.resolved
         if run is not None and run.ended:  # the callback's own run ended with its fit
             return
-        values = {f"test_{k}": v for k, v in numbers(logs).items()}
+        values = {f"test_{k}": v for k, v in scalars(logs).items()}
         model = self.model
 
         def log(run: ll.Run) -> None:
@@ -280,9 +295,9 @@ class LedgerCallback(keras.callbacks.Callback):
             step = progress.test_step = max(progress.next_step - 1, progress.test_step + 1, 0)
             run.log_metrics(values, step=step)
 
-        self.binding.call(log)
+        self.binding.call(log, "the evaluation's metrics")
         if run is None and self.binding.owned:  # an evaluate of its own: one run, ended with it
-            self.binding.end("finished")
+            self.binding.end()
 
     # -- helpers ------------------------------------------------------------
 

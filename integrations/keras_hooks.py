@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from labledger.hooks.manager import hookimpl
-from labledger.integrations._environment import imported_versions
+from labledger import hookimpl
+from labledger.integrations.base import imported_versions
 
 #: How the Keras callback's params count in the completeness report.
 PARAM_ROLES = {
@@ -19,7 +18,7 @@ PARAM_ROLES = {
 
 
 @hookimpl
-def labledger_collect_environment() -> dict[str, Any] | None:
+def labledger_collect_environment() -> dict[str, str | None] | None:
     found = imported_versions("keras")
     if found is not None:
         found["backend"] = os.environ.get("KERAS_BACKEND")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,9 +40,10 @@ except ImportError:  # the standalone distribution
 import labledger as ll
 from labledger import settings
 from labledger.errors import InvalidValueError
-from labledger.integrations._lightning_lifecycle import watch
+from labledger.integrations._lightning_lifecycle import INTEGRATION, watch
 from labledger.integrations._lightning_recorder import _Recorder
-from labledger.integrations._training import Tap, start_args, status_of
+from labledger.integrations._lightning_tap import Tap
+from labledger.integrations.base import RunBinding, check_version, final_status
 
 __all__ = ["LedgerCallback", "LedgerLogger"]
 
@@ -62,9 +64,30 @@ _BATCH_HOOKS = (
 )
 
 
+def _check_internals() -> None:
+    """Warn once when the installed Lightning is not one whose internals this integration was checked with.
+
+    Checked with Lightning 2.1.0 to 2.6.6 (``lightning`` and ``pytorch_lightning``). Lightning
+    offers no public way to these, so the integration reads them where they are:
+
+    - a logger's ``log_graph`` gets the module, whose ``_trainer`` is the trainer call under way;
+    - ``_asking_trainer``: the frames (``sys._getframe``) of Lightning's own code asking ``save_dir``;
+    - ``LedgerCallback`` taps ``trainer._logger_connector.log_metrics`` (without a logger),
+      ``ModelCheckpoint._save_checkpoint`` and reads ``_last_checkpoint_saved``,
+      ``fit_loop.epoch_loop._batches_that_stepped``, a module's ``_log_hyperparams`` and the
+      callbacks' ``_check_on_train_epoch_end`` / ``_save_on_train_epoch_end``.
+    """
+    check_version(INTEGRATION, "lightning", getattr(pl, "__version__", None), oldest="2.1.0", latest="2.6")
+
+
+def _binding(run: ll.Run | None, origin: str, given: dict[str, Any]) -> RunBinding:
+    _check_internals()
+    return RunBinding(run, integration=INTEGRATION, origin=origin, **given)
+
+
 def _mode(log_checkpoints: Any) -> bool | str:
     if log_checkpoints in (True, False, "all"):
-        return log_checkpoints  # type: ignore[no-any-return]
+        return log_checkpoints
     raise InvalidValueError(
         "log_checkpoints",
         log_checkpoints,
@@ -79,7 +102,7 @@ def _asking_trainer(logger: Any) -> Any:
     Only Lightning's own frames are looked into (reading a frame's locals keeps them alive
     until the frame ends): ``Trainer.log_dir`` and ``ModelCheckpoint`` ask with the trainer at hand.
     """
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     for _ in range(3):
         if frame is None or not str(frame.f_globals.get("__name__", "")).startswith(pl.__name__):
             break
@@ -131,11 +154,11 @@ class LedgerLogger(pl.loggers.Logger):
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
-        origin = "labledger.integrations.lightning.LedgerLogger"
-        kwargs = start_args(
-            origin, start_run_kwargs, experiment=experiment, name=name, hypothesis=hypothesis, tags=tags
+        given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
+        binding = _binding(
+            run, "labledger.integrations.lightning.LedgerLogger", {**start_run_kwargs, **given}
         )
-        self._recorder = _Recorder(run, kwargs, _mode(log_checkpoints))
+        self._recorder = _Recorder(binding, _mode(log_checkpoints))
         self._save_dir = os.fspath(save_dir) if save_dir is not None else None
         watch(self, self._recorder)
 
@@ -215,7 +238,7 @@ class LedgerLogger(pl.loggers.Logger):
     def finalize(self, status: str) -> None:
         if status == "failed":
             error = sys.exc_info()[1]
-            self._recorder.finish(error, status="killed" if status_of(error) == "killed" else "failed")
+            self._recorder.finish(error, status="killed" if final_status(error) == "killed" else "failed")
         else:  # "success" after each trainer call: later validate/test calls log to the same run
             self._recorder.finish()
 
@@ -257,11 +280,11 @@ class LedgerCallback(pl.Callback):
         log_checkpoints: bool | str = True,
         **start_run_kwargs: Any,
     ) -> None:
-        origin = "labledger.integrations.lightning.LedgerCallback"
-        kwargs = start_args(
-            origin, start_run_kwargs, experiment=experiment, name=name, hypothesis=hypothesis, tags=tags
+        given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
+        binding = _binding(
+            run, "labledger.integrations.lightning.LedgerCallback", {**start_run_kwargs, **given}
         )
-        self._recorder = _Recorder(run, kwargs, _mode(log_checkpoints))
+        self._recorder = _Recorder(binding, _mode(log_checkpoints))
         self._taps: list[Tap] = []
         # Lightning calls each callback's per-batch hooks thousands of times an epoch, unless the
         # attribute is not callable: the ones this callback (or a subclass) leaves alone are turned off.
@@ -364,4 +387,4 @@ class LedgerCallback(pl.Callback):
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self._untap()
         if trainer.is_global_zero:
-            self._recorder.finish(exception, status=status_of(exception))
+            self._recorder.finish(exception, status=final_status(exception))

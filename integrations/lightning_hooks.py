@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from labledger.hooks.manager import hookimpl
-from labledger.integrations._environment import imported_versions
+from labledger import hookimpl
+from labledger.integrations.base import imported_versions
 
 #: How the Lightning integration's params count in the completeness report. The module's and
 #: datamodule's hyperparameters are logged under their own names (labledger's built-in rules apply).
@@ -21,7 +19,7 @@ PARAM_ROLES = {
 
 
 @hookimpl
-def labledger_collect_environment() -> dict[str, Any] | None:
+def labledger_collect_environment() -> dict[str, str | None] | None:
     return imported_versions("lightning", "pytorch_lightning", "torch")
 
 

@@ -39,16 +39,22 @@ from sklearn.model_selection._search import BaseSearchCV
 
 import labledger as ll
 from labledger.errors import LabledgerError
-from labledger.hooks.manager import forget_warnings
 from labledger.integrations import _sklearn_capture as capture_mod
 from labledger.integrations import _sklearn_evaluation as evaluation
 from labledger.integrations import _sklearn_runtime as runtime
 from labledger.integrations._sklearn_cv import record_cross_validate
 from labledger.integrations._sklearn_fits import wrap_fit
-from labledger.integrations._sklearn_patching import Patches, loaded_classes, metric_functions, on_new_classes
+from labledger.integrations._sklearn_patching import (
+    Patches,
+    check_internals,
+    loaded_classes,
+    metric_functions,
+    on_new_classes,
+)
+from labledger.integrations._sklearn_runtime import INTEGRATION
 from labledger.integrations._sklearn_search import record_search
 from labledger.integrations._sklearn_values import remembered_seeds
-from labledger.tracking.lifecycle import outcome
+from labledger.integrations.base import RunBinding, capturing_fit, reset_warnings, safe
 
 __all__ = ["Autolog", "autolog", "log_search"]
 
@@ -59,7 +65,6 @@ _patched_classes: set[type] = set()
 _originals: dict[str, Any] = {}
 _lock = threading.RLock()
 _local = threading.local()
-_report = runtime.report
 
 
 class Autolog:
@@ -122,6 +127,7 @@ def autolog(
             runtime.config = None
             evaluation.end_all()
             return Autolog()
+        check_internals()
         kwargs = _run_kwargs(name, hypothesis, tags, start_run_kwargs)
         runtime.config = runtime.Config(
             experiment=experiment,
@@ -133,7 +139,7 @@ def autolog(
             start_run_kwargs=kwargs,
             pid=os.getpid(),
         )
-        forget_warnings("sklearn")
+        reset_warnings(INTEGRATION)
         _patch()
     return Autolog()
 
@@ -171,13 +177,10 @@ def log_search(
     """
     if not hasattr(search, "cv_results_"):
         raise LabledgerError(f"{type(search).__name__} is not fitted: call fit() before log_search()")
-    target = run or ll.active_run()
-    owned = target is None
-    if target is None:
-        kwargs = _run_kwargs(name, hypothesis, tags, start_run_kwargs)
-        if runtime._takes_origin:
-            kwargs.setdefault("origin", "labledger.integrations.sklearn.log_search")
-        target = ll.start_run(**{"activate": False, **kwargs})
+    check_internals()
+    kwargs = _run_kwargs(name, hypothesis, tags, start_run_kwargs)
+    binding = RunBinding(run, integration=INTEGRATION, origin=f"{__name__}.log_search", **kwargs)
+    target = binding.get()
     try:
         record_search(
             target,
@@ -188,14 +191,11 @@ def log_search(
             max_candidate_runs=max_candidate_runs,
             log_models=log_models,
             log_datasets=log_datasets,
-            report=_report,
         )
     except BaseException as error:
-        if owned:
-            target.end(*outcome(error))
+        binding.end(error)
         raise
-    if owned:
-        target.end("finished")
+    binding.end()
     return target
 
 
@@ -261,7 +261,7 @@ def _tracked_search_fit(self: Any, X: Any, y: Any = None, **params: Any) -> Any:
     if config is None:
         return fit(self, X, y, **params)
     evaluation.end_all()
-    run = runtime.start(config, "start the search run")
+    run = runtime.start(config, "the search")
     if run is None:
         return fit(self, X, y, **params)
     capture = capture_mod.SearchCapture()
@@ -272,7 +272,7 @@ def _tracked_search_fit(self: Any, X: Any, y: Any = None, **params: Any) -> Any:
         except BaseException as error:
             runtime.end(run, error)
             raise
-        try:
+        with safe(INTEGRATION, "the search results"):
             record_search(
                 run,
                 self,
@@ -283,10 +283,7 @@ def _tracked_search_fit(self: Any, X: Any, y: Any = None, **params: Any) -> Any:
                 max_candidate_runs=config.max_candidate_runs,
                 log_models=config.log_models,
                 log_datasets=config.log_datasets,
-                report=_report,
             )
-        except Exception as error:
-            _report("the search results", error)
     runtime.end(run, None)
     evaluation.remember(self, run)
     return result
@@ -298,7 +295,7 @@ def _tracked_cross_validate(estimator: Any, X: Any, y: Any = None, **kwargs: Any
     if config is None:
         return cross_validate(estimator, X, y, **kwargs)
     evaluation.end_all()
-    run = runtime.start(config, "start the cross-validation run")
+    run = runtime.start(config, "the cross-validation")
     if run is None:
         return cross_validate(estimator, X, y, **kwargs)
     asked_indices = kwargs.get("return_indices", False)
@@ -312,7 +309,7 @@ def _tracked_cross_validate(estimator: Any, X: Any, y: Any = None, **kwargs: Any
             raise
         indices = results["indices"] if asked_indices else results.pop("indices")
         scoring = getattr(_local, "scoring", kwargs.get("scoring"))
-        try:
+        with safe(INTEGRATION, "the cross-validation results"):
             record_cross_validate(
                 run,
                 estimator,
@@ -325,10 +322,7 @@ def _tracked_cross_validate(estimator: Any, X: Any, y: Any = None, **kwargs: Any
                 indices,
                 capture=capture,
                 log_datasets=config.log_datasets,
-                report=_report,
             )
-        except Exception as error:
-            _report("the cross-validation results", error)
     runtime.end(run, None)
     return results
 
@@ -362,13 +356,13 @@ def _captured_fit_and_score(*args: Any, **kwargs: Any) -> Any:
     capture = capture_mod.current_capture()
     if capture is None:
         return fit_and_score(*args, **kwargs)
-    capture.begin_fit(kwargs.get("candidate_progress"), kwargs.get("split_progress"))
+    fit = capture.begin_fit(kwargs.get("candidate_progress"), kwargs.get("split_progress"))
     hint = getattr(_local, "scoring", None), hasattr(_local, "scoring")
     if hint[1]:  # a cross_val_score hint is for its own call, not for searches nested in it
         del _local.scoring
     try:
-        return fit_and_score(*args, **kwargs)
+        with capturing_fit(fit):
+            return fit_and_score(*args, **kwargs)
     finally:
-        capture.end_fit()
         if hint[1]:
             _local.scoring = hint[0]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from labledger.hooks.manager import hookimpl
-from labledger.integrations._environment import imported_versions
+from labledger import hookimpl
+from labledger.integrations.base import imported_versions
 
 #: How the scikit-learn integration's params count in the completeness report: the estimator's
 #: params (``estimator/...``, ``max_iter`` and ``n_estimators`` included) and the chosen ones
@@ -22,7 +20,7 @@ PARAM_ROLES: dict[str, str] = {
 
 
 @hookimpl
-def labledger_collect_environment() -> dict[str, Any] | None:
+def labledger_collect_environment() -> dict[str, str | None] | None:
     return imported_versions("sklearn", "scipy", "numpy", "joblib")
 
 

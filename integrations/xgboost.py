@@ -22,27 +22,41 @@ gets its folds' curves instead.
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+import xgboost as xgb
 from xgboost.callback import TrainingCallback
 
 import labledger as ll
 from labledger.errors import InvalidValueError
-from labledger.integrations import _sklearn_capture
-from labledger.integrations._training import RunBinding
 from labledger.integrations._xgboost_call import find_training, in_sklearn_fold_fit
 from labledger.integrations._xgboost_record import importance_table
-from labledger.integrations._xgboost_session import Session, Settings
+from labledger.integrations._xgboost_session import INTEGRATION, Session, Settings
+from labledger.integrations.base import RunBinding, check_version, current_fit
 
 __all__ = ["LedgerCallback", "importance_table"]
 
 ORIGIN = "labledger.integrations.xgboost.LedgerCallback"
-#: What ``ll.start_run`` takes; the callback passes its own name as ``origin`` where it is accepted.
-_START_RUN_ARGS = frozenset(inspect.signature(ll.start_run).parameters)
+
+
+def _check_internals() -> None:
+    """Warn once when the installed XGBoost is not one whose internals this integration was checked with.
+
+    Checked with XGBoost 2.0.0 to 3.2.0. A ``TrainingCallback`` is told neither what
+    ``xgb.train``/``xgb.cv`` was given nor when training fails, so the callback:
+
+    - reads the frames (``sys._getframe``) of ``xgboost.training.train``/``cv`` and of a
+      wrapper's ``fit`` for their arguments, and scikit-learn's ``_fit_and_score`` frame to
+      know it runs in a search's worker (``_xgboost_call.find_training``, ``in_sklearn_fold_fit``);
+    - wraps, on the one ``CallbackContainer`` of the call, ``before_iteration``,
+      ``after_iteration`` and ``after_training``, and under ``xgb.cv`` the packed folds'
+      ``update`` and ``eval`` (``cvfolds``) (``_xgboost_session.Session``);
+    - recomputes ``xgb.cv``'s own folds as ``mknfold`` makes them, with ``xgboost.compat.XGBStratifiedKFold``.
+    """
+    check_version(INTEGRATION, "xgboost", getattr(xgb, "__version__", None), oldest="2.0.0", latest="3.2")
 
 
 class LedgerCallback(TrainingCallback):
@@ -96,28 +110,13 @@ class LedgerCallback(TrainingCallback):
             raise InvalidValueError(
                 "checkpoint_every", checkpoint_every, "give a positive number of iterations, or None"
             )
-        allowed = _START_RUN_ARGS - {"activate", "origin"}
-        unknown = sorted(set(start_run_kwargs) - allowed)
-        if unknown:
-            raise TypeError(
-                f"LedgerCallback() got an unexpected keyword argument {unknown[0]!r}; "
-                f"it takes labledger.start_run's arguments: {', '.join(sorted(allowed))}"
-            )
+        _check_internals()
         given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
-        kwargs = {k: v for k, v in given.items() if v is not None} | start_run_kwargs
-        if run is not None and kwargs:
-            key = next(iter(kwargs))
-            raise InvalidValueError(
-                key,
-                kwargs[key],
-                "the callback logs to the run you gave; pass it to ll.start_run for that run, "
-                "or drop run= to let the callback start a run of its own",
-            )
+        checked = RunBinding(run, integration=INTEGRATION, origin=ORIGIN, **given, **start_run_kwargs)
         self._run = run
         self.settings = Settings(checkpoint_every, log_model, log_importance, log_datasets)
-        self.start_run_kwargs = kwargs
-        if "origin" in _START_RUN_ARGS:  # completeness warnings then say where to give a hypothesis
-            self.start_run_kwargs = {"origin": ORIGIN, **kwargs}
+        #: What each training's own run is started with (a binding is made per training).
+        self.start_run_kwargs = checked.start_run_kwargs
         self._origin_pid = os.getpid()
         self._unpickled = False
         self._session: Session | None = None
@@ -174,13 +173,18 @@ class LedgerCallback(TrainingCallback):
         if os.getpid() != self._origin_pid:  # a forked copy: its runs belong to the parent process
             return model
         caller = sys._getframe(1)
-        capture = _sklearn_capture.current_fit()  # inside a tracked search: the candidate's curves
+        capture = current_fit()  # inside a tracked search: the candidate's curves
         if capture is None and self._unpickled and in_sklearn_fold_fit(caller):
             return model  # a copy in a search's worker process: the search's process records
-        binding = None if capture is not None else RunBinding(self._run, self.start_run_kwargs)
+        binding = None if capture is not None else self._binding()
         self._session = Session(self.settings, binding, capture)
         self._session.begin(model, find_training(caller, self))
         return model
+
+    def _binding(self) -> RunBinding:
+        # a callback pickled by an earlier labledger kept its origin with these
+        kwargs = {k: v for k, v in self.start_run_kwargs.items() if k != "origin"}
+        return RunBinding(self._run, integration=INTEGRATION, origin=ORIGIN, **kwargs)
 
     def after_iteration(self, model: Any, epoch: int, evals_log: TrainingCallback.EvalsLog) -> bool:
         session = self._session

@@ -6,9 +6,8 @@ import hashlib
 import sys
 from typing import Any
 
-from labledger.hooks.manager import hookimpl
-from labledger.integrations._environment import imported_versions
-from labledger.records import Fingerprint
+from labledger import Fingerprint, hookimpl
+from labledger.integrations.base import imported_versions
 
 #: How the XGBoost integration's params count in the completeness report: the booster's and the
 #: wrapper's params (``xgb/<name>``, the number of rounds included) are hyperparameters, except those
@@ -39,7 +38,7 @@ PARAM_ROLES: dict[str, str] = {
 
 
 @hookimpl
-def labledger_collect_environment() -> dict[str, Any] | None:
+def labledger_collect_environment() -> dict[str, str | None] | None:
     return imported_versions("xgboost")
 
 

@@ -13,6 +13,7 @@ import pytest
 import labledger as ll
 from labledger import store as store_module
 from labledger.hooks import manager as plugins
+from labledger.integrations.base import reset_warnings
 from labledger.tracking import lifecycle as _lifecycle
 
 
@@ -27,7 +28,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # tests that check lineage capture and completeness switch these back on
     monkeypatch.setenv("LABLEDGER_CAPTURE_CODE", "0")
     monkeypatch.setenv("LABLEDGER_COMPLETENESS", "off")
+    # integrations raise their tracking errors; tests of the warning switch it off themselves
+    monkeypatch.setenv("LABLEDGER_TESTING", "1")
     plugins.reset()
+    reset_warnings()
     yield
     for run in _lifecycle.open_runs():
         run.end("finished")

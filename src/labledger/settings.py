@@ -39,6 +39,7 @@ __all__ = [
     "heartbeat_timeout",
     "reproduction_of",
     "store",
+    "testing",
     "trace_plugins",
 ]
 
@@ -194,6 +195,10 @@ SETTINGS: dict[str, Setting] = {
             "LABLEDGER_TRACE_PLUGINS", "flag", False, "0", "1, true, yes, on or 0, false, no, off",
             "print every hook call to standard error", _flag,
         ),
+        Setting(
+            "LABLEDGER_TESTING", "flag", False, "0", "1, true, yes, on or 0, false, no, off",
+            "integrations raise their tracking errors instead of warning (for test suites)", _flag,
+        ),
     )
 }
 # fmt: on
@@ -282,3 +287,13 @@ def disabled_plugins() -> list[str]:
 def trace_plugins() -> bool:
     """``LABLEDGER_TRACE_PLUGINS``; a bad value counts as off here (:func:`check` reports it)."""
     return bool(get("LABLEDGER_TRACE_PLUGINS", lenient=True))
+
+
+def testing() -> bool:
+    """``LABLEDGER_TESTING``: an integration's tracking error raises instead of becoming a warning.
+
+    Off by default, so that tracking never breaks training; a test suite turns it on to see
+    every error an integration would otherwise report once and go past. A bad value counts
+    as off here (:func:`check` reports it).
+    """
+    return bool(get("LABLEDGER_TESTING", lenient=True))

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 import labledger as ll
-from labledger.integrations._training import Tap
+from labledger.integrations._lightning_tap import Tap
 from labledger.integrations.lightning import LedgerLogger
 
 from .test_lightning_runs import Regressor, _trainer, tiny_loaders

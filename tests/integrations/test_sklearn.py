@@ -292,12 +292,22 @@ def test_a_failing_fit_fails_the_run_and_propagates_unchanged(digits):
     assert type(caught.value).__name__ in run.error
 
 
-def test_tracking_failure_never_breaks_fit(digits):
+def test_tracking_failure_never_breaks_fit(digits, monkeypatch):
     X, y = digits
+    monkeypatch.setenv("LABLEDGER_TESTING", "0")  # what users get: a warning, not an error
     llsk.autolog(experiment="Not A Valid Experiment Name!")
-    with pytest.warns(LabledgerWarning, match="could not record"):
+    with pytest.warns(LabledgerWarning, match="could not record") as seen:
         search = _tree_search().fit(X, y)
     assert search.best_score_ > 0
+    assert [w.message.integration for w in seen] == ["sklearn"]
+
+
+def test_in_testing_mode_a_tracking_failure_raises(digits):
+    X, y = digits
+    llsk.autolog(experiment="Not A Valid Experiment Name!")
+    with pytest.raises(ll.errors.InvalidExperimentNameError) as caught:
+        _tree_search().fit(X, y)
+    assert "LABLEDGER_TESTING" in "".join(caught.value.__notes__)
 
 
 def test_log_search_records_a_fitted_search_without_patching(digits):

@@ -225,3 +225,26 @@ def test_plain_fits_and_evaluations_leave_results_and_global_draws_unchanged(run
     results = run_variants(run_script, tmp_path, SEEDED, ["plain", "ledger"])
     assert results["ledger"]["tracked"] == 4  # two fits and their evaluations on X_test
     assert_same_randomness(results, "plain")
+
+
+@pytest.mark.timeout(60)
+def test_a_model_that_cannot_be_pickled_is_not_stored_and_the_run_says_why(digits):
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Majority(ClassifierMixin, BaseEstimator):  # defined in a function: pickle cannot find it
+        def fit(self, X, y):
+            self.classes_, counts = np.unique(y, return_counts=True)
+            self.majority_ = self.classes_[counts.argmax()]
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.majority_)
+
+    X, y, *_ = digits
+    llsk.autolog(experiment="unpicklable")
+    make_pipeline(StandardScaler(), Majority()).fit(X, y)  # no error, in testing mode too
+    (view,) = _views("unpicklable")
+    assert view.status == "finished" and "training/score" in view.summary
+    assert not [a for a in view.artifacts if a.kind == "model"]
+    (note,) = view.notes
+    assert note["text"].startswith("model.joblib was not stored:") and "module level" in note["text"]

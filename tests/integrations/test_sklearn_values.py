@@ -16,7 +16,8 @@ from scipy import stats
 from sklearn.feature_selection import SelectKBest, chi2, f_classif
 from sklearn.svm import SVC
 
-from labledger.integrations._sklearn_values import plain, remembered_seeds
+from labledger.integrations._sklearn_values import param_value, remembered_seeds
+from labledger.integrations.base import plain
 
 SEARCH = """
     import json
@@ -110,8 +111,9 @@ def test_values_are_described_without_memory_addresses():
     assert plain(state) == "numpy.random.RandomState(5)"
     with remembered_seeds([{"random_state": state}]):
         state.rand()
-        assert plain(state) == "numpy.random.RandomState(5)"  # as it was when the fit began
-    assert plain(state) == "numpy.random.RandomState"  # drawn from: its seed is no longer known
+        assert param_value(state) == "numpy.random.RandomState(5)"  # as it was when the fit began
+        assert param_value([{"seed": state}]) == [{"seed": "numpy.random.RandomState(5)"}]  # at any depth
+    assert param_value(state) == "numpy.random.RandomState"  # drawn from: its seed is no longer known
     assert plain(np.random.RandomState()) == "numpy.random.RandomState"  # seeded by the OS
     assert plain(f_classif) == "sklearn.feature_selection._univariate_selection.f_classif"
     assert plain(functools.partial(chi2)) == (
