@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["local_folder", "scheme"]
 
@@ -44,4 +43,5 @@ def local_folder(location: str) -> Path | None:
     parts = urlsplit(location)
     if parts.netloc.lower() not in _LOCAL_HOSTS:
         return None
-    return Path(url2pathname(parts.path)).expanduser().resolve()
+    # (urllib.request.url2pathname costs ~25 ms of imports; on POSIX it is unquote)
+    return Path(unquote(parts.path)).expanduser().resolve()
