@@ -92,14 +92,22 @@ class _Recorder(SpawnMixin):
         self.checkpoints.new_run()
         return run
 
-    def _sink(self) -> Any:
+    def _ready(self) -> tuple[bool, Any]:
+        """``(False, stand-in)`` off rank 0 (``None``) or in a spawned worker (the spool); else
+        ``(True, None)`` after replaying what waited for the run."""
         if global_rank() != 0:
-            return None
+            return False, None
         if self.spool is not None:
-            return self.spool
+            return False, self.spool
         self.replay()
         if self.pending_hparams:
             self.flush_hparams()
+        return True, None
+
+    def _sink(self) -> Any:
+        ready, stand_in = self._ready()
+        if not ready:
+            return stand_in
         run = self._direct = self._resolve()
         return run
 
@@ -111,13 +119,9 @@ class _Recorder(SpawnMixin):
 
     def run(self) -> Any:
         """The run (a :class:`Spool` standing in for it in a spawned rank-0 worker; ``None`` off rank 0)."""
-        if global_rank() != 0:
-            return None
-        if self.spool is not None:
-            return self.spool
-        self.replay()
-        if self.pending_hparams:
-            self.flush_hparams()
+        ready, stand_in = self._ready()
+        if not ready:
+            return stand_in
         with safe(INTEGRATION, "the run"):
             return self._resolve(reading=True)
         return None
