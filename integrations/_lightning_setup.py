@@ -10,11 +10,11 @@ import argparse
 import hashlib
 import os
 import re
-import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from labledger.errors import LabledgerError
 from labledger.integrations.base import plain, qualified_name
 
 #: Keys jsonargparse and LightningCLI add to hparams and configs: how objects were built, not settings.
@@ -175,16 +175,12 @@ def checkpoint_origin(store: Any, path: Any) -> dict[str, Any]:
     info["sha256"] = sha = digest.hexdigest()
     if store is None:
         return info
-    try:
-        rows = store.query(  # identical bytes under several names: the file's own name first
-            "SELECT run_id, name FROM artifacts WHERE sha256 = ? "
-            "ORDER BY name != ?, kind != 'checkpoint', created_at LIMIT 1",
-            (sha, source.name),
-        )
-    except sqlite3.Error:
+    try:  # identical bytes under several names: the file's own name first
+        found = store.artifact_by_content(sha, source.name)
+    except LabledgerError:  # a store that cannot be read here: the path and digest still say it
         return info
-    if rows:
-        info["run"], info["artifact"] = rows[0]["run_id"], rows[0]["name"]
+    if found is not None:
+        info["run"], info["artifact"] = found
     return info
 
 

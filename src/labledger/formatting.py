@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labledger.store.backend import Backend
 
 #: Printed ids have at least this many hex digits (the id's millisecond timestamp), more when needed.
 MIN_ID_LENGTH = 12
@@ -53,20 +55,18 @@ def _common_prefix(a: str, b: str) -> int:
 _cache: dict[str, tuple[float, int | None, ShortIds]] = {}
 
 
-def store_ids(store: Any) -> ShortIds:
+def store_ids(store: Backend) -> ShortIds:
     """The :class:`ShortIds` of a store (re-read when runs were added, checked at most once a second)."""
     key = str(store.path)
     now = time.monotonic()
     cached = _cache.get(key)
     if cached is not None and now - cached[0] < _RECHECK_SECONDS:
         return cached[2]
-    conn = store.read_conn
-    top = conn.execute("SELECT max(rowid) FROM main.runs").fetchone()[0]
+    top = store.runs_version()
     if cached is not None and cached[1] == top:
         _cache[key] = (now, top, cached[2])
         return cached[2]
-    ids = [r[0] for r in conn.execute("SELECT id FROM main.runs ORDER BY id")]
-    _cache[key] = (now, top, ShortIds(ids))
+    _cache[key] = (now, top, ShortIds(store.run_ids()))
     return _cache[key][2]
 
 
@@ -85,7 +85,7 @@ def short_id(run_id: str, store: Any = None) -> str:
     for st in stores:
         try:
             length = max(length, store_ids(st).length(run_id))
-        except (LabledgerError, sqlite3.Error):  # a store that cannot be read here: the others decide
+        except LabledgerError:  # a store that cannot be read here: the others decide
             continue
     return run_id[:length]
 

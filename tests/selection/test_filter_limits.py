@@ -14,6 +14,7 @@ from labledger.errors import LabledgerError
 from labledger.query import filters
 from labledger.query.filters import FilterSyntaxError, compile_filter, parse
 from labledger.query.runs import run_rows
+from labledger.store import filter_sql
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_long_chains_over_many_keys_give_the_right_runs(numbered):
 
 
 def test_a_filter_binding_more_values_than_sqlite_takes_is_a_clear_error(numbered, monkeypatch):
-    monkeypatch.setattr(filters, "max_variables", lambda: 100)
+    monkeypatch.setattr(filter_sql, "max_variables", lambda: 100)
     assert len(_names(" or ".join(f"params.x = {i}" for i in range(90)))) == 12  # one key, 90 values
     text = " or ".join(f"params.k{i} = {i}" for i in range(60))  # a key and a value each
     with pytest.raises(FilterSyntaxError, match="binds more than 100 values") as info:

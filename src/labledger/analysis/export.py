@@ -123,12 +123,7 @@ def export_formats() -> dict[str, ExportWriter]:
 def _fold_values(store: Store, ids: list[str]) -> dict[str, dict[str, list[float | None]]]:
     """run id → fold name → values in fold order (None for a failed fold)."""
     out: dict[str, dict[str, list[float | None]]] = {}
-    rows = store.read_conn.execute(
-        "SELECT f.run_id, f.key, f.split, f.value FROM json_each(?) j JOIN folds f ON f.run_id = j.value "
-        "ORDER BY f.run_id, f.key, f.split, f.fold",
-        (json.dumps(ids),),
-    ).fetchall()
-    for run_id, key, split, value in rows:
+    for run_id, key, split, _, value in store.folds_of(ids):
         name = key if split == "test" else f"{split}/{key}"
         out.setdefault(run_id, {}).setdefault(name, []).append(value)
     return out
@@ -189,13 +184,9 @@ def export_records(
 
     st = open_store(store, create=False)  # read only: never created
     rows = run_rows(experiment, st, include_children=include_children, where=where)
-    ids = json.dumps([r["id"] for r in rows])
+    ids = [r["id"] for r in rows]
     summaries: dict[str, dict[str, Any]] = {}
-    for run_id, key, count, last, lo, hi, step in st.read_conn.execute(
-        "SELECT m.run_id, m.key, m.count, m.last, m.min, m.max, m.last_step FROM json_each(?) j "
-        "JOIN metric_summary m ON m.run_id = j.value",
-        (ids,),
-    ):
+    for run_id, key, last, lo, hi, count, _nans, step, _time in st.summaries_of(ids):
         summaries.setdefault(run_id, {})[key] = {
             "last": last,
             "min": lo,
@@ -204,15 +195,11 @@ def export_records(
             "last_step": step,
         }
     datasets: dict[str, list[dict[str, Any]]] = {}
-    for run_id, name, role, fingerprint, summary in st.read_conn.execute(
-        "SELECT d.run_id, d.name, d.role, d.fingerprint, d.summary FROM json_each(?) j "
-        "JOIN datasets d ON d.run_id = j.value ORDER BY d.created_at",
-        (ids,),
-    ):
+    for run_id, name, role, fingerprint, summary, _created in st.datasets_of(ids):
         datasets.setdefault(run_id, []).append(
             {"name": name, "role": role, "fingerprint": fingerprint, "summary": json.loads(summary)}
         )
-    values = _fold_values(st, [r["id"] for r in rows])
+    values = _fold_values(st, ids)
 
     def iso(ts: float | None) -> str | None:
         return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()

@@ -144,11 +144,8 @@ class PairOutcome:
 
 def fold_values(run: RunView, key: str, split: str = "test") -> list[float]:
     """The run's per-fold values of ``key`` in fold order (NaN for a failed fold)."""
-    rows = run.store.query(
-        "SELECT value FROM folds WHERE run_id = ? AND key = ? AND split = ? ORDER BY fold",
-        (run.id, key, split),
-    )
-    return [math.nan if r["value"] is None else float(r["value"]) for r in rows]
+    rows = run.store.folds_of([run.id])  # in fold order
+    return [math.nan if v is None else float(v) for _, k, s, _, v in rows if k == key and s == split]
 
 
 def compare_pair(

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
         RunInfo,
     )
     from labledger.store.blobs import BlobStore
-    from labledger.store.sqlite import Store
+    from labledger.store.backend import Backend
     from labledger.tracking.run import Run
 
 hookspec = pluggy.HookspecMarker("labledger")
@@ -69,7 +69,7 @@ hookspec = pluggy.HookspecMarker("labledger")
 
 
 @hookspec(firstresult=True)
-def labledger_open_store(uri: str) -> Store | None:
+def labledger_open_store(uri: str) -> Backend | None:
     """Serve the store at ``uri``: the first plugin answering opens it.
 
     Called by :func:`labledger.store.open_store` for every path or URI it is given
@@ -80,7 +80,7 @@ def labledger_open_store(uri: str) -> Store | None:
     replaces the built-in store (blocking ``labledger.store.sink``) writes them itself.
 
     :param uri: the location as given: a path, or a URI such as ``postgresql://host/db``.
-    :returns: an object with the interface of :class:`labledger.store.Store`, or ``None``
+    :returns: a :class:`labledger.store.backend.Backend` (the SQLite ``Store`` is one), or ``None``
         when this plugin does not serve ``uri``. What it raises reaches the caller.
 
     Example::

@@ -269,11 +269,8 @@ def verify(
     }
     started = time.time()
     proc = subprocess.run(list(command), env=env, check=False)
-    rows = original.store.query(
-        "SELECT id FROM runs WHERE reproduction_of = ? AND start_time >= ? ORDER BY start_time DESC LIMIT 1",
-        (original.id, started - 1),
-    )
-    again = get_run(rows[0]["id"], original.store) if rows else None
+    again_id = original.store.latest_reproduction(original.id, started - 1)
+    again = get_run(again_id, original.store) if again_id is not None else None
     differences = compare_reproduction(original, again, rtol=rtol, ignore=ignore) if again else []
     return Verification(original, again, proc.returncode, differences)
 

@@ -16,15 +16,15 @@ from __future__ import annotations
 import math
 import os
 import re
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from labledger.errors import LabledgerError
-from labledger.store import Store, open_store
+from labledger.store import open_store
 
 if TYPE_CHECKING:
     from labledger.query.runs import RunView
+    from labledger.store.backend import Backend
 
 __all__ = [
     "InvalidAggregationError",
@@ -75,13 +75,12 @@ def default_direction(key: str) -> str:
     return "min" if _LOWER_IS_BETTER.search(key) else "max"
 
 
-def _declared(store: Store) -> dict[str, str]:
-    rows = store.query("SELECT key, value FROM settings WHERE key LIKE ?", (_SETTING + "%",))
-    return {r["key"][len(_SETTING) :]: r["value"] for r in rows}
+def _declared(store: Backend) -> dict[str, str]:
+    return {key[len(_SETTING) :]: value for key, value in store.settings(_SETTING).items()}
 
 
 def metric_direction(
-    key: str, direction: str | None = None, store: str | os.PathLike[str] | Store | None = None
+    key: str, direction: str | None = None, store: str | os.PathLike[str] | Backend | None = None
 ) -> str:
     """Declare (with ``direction``) or look up whether lower (``min``) or higher (``max``) is better.
 
@@ -96,20 +95,15 @@ def metric_direction(
     _validate.check_key(key, "metric key")
     st = open_store(store)
     if direction is None:
-        rows = st.query("SELECT value FROM settings WHERE key = ?", (_SETTING + key,))
-        return str(rows[0]["value"]) if rows else default_direction(key)
+        declared = st.setting(_SETTING + key)
+        return declared if declared is not None else default_direction(key)
     if direction not in DIRECTIONS:
         raise InvalidDirectionError(key, direction)
-    with st.write() as conn:
-        conn.execute(
-            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (_SETTING + key, direction, time.time()),
-        )
+    st.set_setting(_SETTING + key, direction)
     return direction
 
 
-def direction_resolver(store: str | os.PathLike[str] | Store | None = None) -> Callable[[str], str]:
+def direction_resolver(store: str | os.PathLike[str] | Backend | None = None) -> Callable[[str], str]:
     """A function key → direction that reads the declared directions once."""
     declared = _declared(open_store(store))
 

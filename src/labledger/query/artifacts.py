@@ -18,11 +18,13 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from labledger.errors import ArtifactCorruptError
-from labledger.store import Store
 from labledger.store.integrity import BlobProblem, copy_verified, is_sha256, matches, materialize, verify
+
+if TYPE_CHECKING:
+    from labledger.store.backend import Backend
 
 __all__ = ["ArtifactView"]
 
@@ -46,7 +48,7 @@ class ArtifactView:
     media_type: str
     metadata: dict[str, Any]
     created_at: float
-    store: Store
+    store: Backend
 
     @property
     def is_dir(self) -> bool:
@@ -60,7 +62,7 @@ class ArtifactView:
             raise ArtifactCorruptError(
                 self.name,
                 str(self.sha256),
-                str(self.store.db_path),
+                self.store.location,
                 "its recorded sha256 is not a hex digest",
             )
         return self.store.blobs.path_for(self.sha256)

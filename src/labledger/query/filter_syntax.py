@@ -2,9 +2,9 @@
 
 Tokens come from :mod:`labledger.query.filter_tokens`.
 
-The grammar is documented in :mod:`labledger.query.filters`, which compiles the tree
-to SQL. Parse errors are :class:`FilterSyntaxError` with the column where
-parsing stopped.
+The grammar is documented in :mod:`labledger.query.filters`, which brings the tree
+into the normal form the store compiles. Parse errors are :class:`FilterSyntaxError`
+with the column where parsing stopped.
 """
 
 from __future__ import annotations
@@ -28,20 +28,21 @@ __all__ = [
     "tokenize",
 ]
 
-ATTRIBUTES: dict[str, str] = {
-    "id": "r.id",
-    "name": "r.name",
-    "status": "r.status",
-    "experiment": "e.name",
-    "author": "r.author",
-    "parent": "r.parent_id",
-    "hypothesis": "r.hypothesis",
-    "host": "r.host",
-    "kind": "r.kind",
-    "start_time": "r.start_time",
-    "end_time": "r.end_time",
-    "duration": "(coalesce(r.end_time, CAST(strftime('%s', 'now') AS REAL)) - r.start_time)",
-}
+#: The run attributes a filter may name (the store knows how each is read).
+ATTRIBUTES: tuple[str, ...] = (
+    "id",
+    "name",
+    "status",
+    "experiment",
+    "author",
+    "parent",
+    "hypothesis",
+    "host",
+    "kind",
+    "start_time",
+    "end_time",
+    "duration",
+)
 TIME_ATTRIBUTES = ("start_time", "end_time")
 METRIC_FUNCS = ("last", "min", "max", "best", "count")
 FOLD_STATS = ("mean", "std", "min", "max", "n")

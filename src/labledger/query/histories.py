@@ -3,13 +3,13 @@
 One pass over the chunks' point counts sizes the arrays (no chunk data is
 read), a second pass decodes every chunk into its slice, and the DataFrame is
 built once from those arrays without copying them; ``key`` is a Categorical.
-Both passes read one snapshot, so a run that is still being written gives a
-consistent history. NumPy and pandas are imported here only, when asked for.
+Both passes read one snapshot of the store (:meth:`~labledger.store.backend.Backend.snapshot`),
+so a run that is still being written gives a consistent history. NumPy and pandas
+are imported here only, when asked for.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import zlib
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from labledger.store import Store
+    from labledger.store.backend import Backend
 
 __all__ = ["all_histories", "history_arrays", "history_frame"]
 
@@ -29,9 +29,9 @@ _BIG = sys.byteorder == "big"
 _BLOCK = 1 << 18  # elements per block of in-place work
 
 
-def _damaged(store: Store, run_id: str, key: str, e: Exception) -> StoreError:
+def _damaged(store: Backend, run_id: str, key: str, e: Exception) -> StoreError:
     return StoreError(
-        str(store.db_path),
+        store.location,
         f"the history of {key!r} in run {run_id} is damaged ({e}); the other keys and runs are "
         "readable. Restore the store from a backup to recover it.",
     )
@@ -113,39 +113,14 @@ def _restarting_cumsum(deltas: np.ndarray, starts: np.ndarray) -> None:
         carry = block[-1]
 
 
-class _Snapshot:
-    """Run the reads of one history in one read transaction (unless already inside one)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.began = False
-
-    def __enter__(self) -> sqlite3.Connection:
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN")
-            self.began = True
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        if self.began and self.conn.in_transaction:
-            self.conn.execute("COMMIT")
-
-
-def history_arrays(store: Store, run_id: str, key: str) -> dict[str, np.ndarray]:
+def history_arrays(store: Backend, run_id: str, key: str) -> dict[str, np.ndarray]:
     """One key's history as arrays ``step``, ``epoch`` (-1 = none), ``timestamp``, ``value``."""
-    try:
-        with _Snapshot(store.read_conn) as conn:
-            rows = conn.execute(
-                "SELECT c.count, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
-                "WHERE c.run_id = ? AND k.name = ? ORDER BY c.seq",
-                (run_id, key),
-            ).fetchall()
-    except sqlite3.DatabaseError as e:
-        raise store._wrap(e) from e
-    cols = _Columns(sum(int(r[0]) for r in rows))
+    with store.snapshot():
+        chunks = list(store.metric_chunks(run_id, key))
+    cols = _Columns(sum(int(count) for _, count, _ in chunks))
     at = 0
     try:
-        for count, data in rows:
+        for _, count, data in chunks:
             at += cols.fill(at, data, int(count))
     except (DamagedChunkError, zlib.error, ValueError, TypeError) as e:
         raise _damaged(store, run_id, key, e) from e
@@ -173,42 +148,29 @@ def history_frame(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
     )
 
 
-def all_histories(store: Store, run_id: str) -> pd.DataFrame:
+def all_histories(store: Backend, run_id: str) -> pd.DataFrame:
     """Every point of a run: ``key`` (categorical, keys in order), ``step``, ``epoch``, ``timestamp``,
     ``value``; each key's points in logging order."""
     import numpy as np
     import pandas as pd
 
-    try:
-        with _Snapshot(store.read_conn) as conn:
-            sizes = conn.execute(
-                "SELECT k.name, c.key_id, sum(c.count) FROM metric_chunks c "
-                "JOIN metric_keys k ON k.id = c.key_id WHERE c.run_id = ? GROUP BY c.key_id",
-                (run_id,),
-            ).fetchall()
-            sizes.sort(key=lambda r: r[0])
-            names = [r[0] for r in sizes]
-            start: dict[int, int] = {}
-            total = 0
-            for _name, key_id, count in sizes:
-                start[key_id] = total
-                total += int(count)
-            cols = _Columns(total)
-            end = dict(start)
-            cursor = conn.execute(
-                "SELECT key_id, count, data FROM metric_chunks WHERE run_id = ? ORDER BY key_id, seq",
-                (run_id,),
-            )
-            for key_id, count, data in cursor:
-                try:
-                    end[key_id] += cols.fill(end[key_id], data, int(count))
-                except (DamagedChunkError, zlib.error, ValueError, TypeError) as e:
-                    name = next(r[0] for r in sizes if r[1] == key_id)
-                    raise _damaged(store, run_id, name, e) from e
-    except sqlite3.DatabaseError as e:
-        raise store._wrap(e) from e
+    with store.snapshot():
+        sizes = sorted(store.metric_sizes(run_id), key=lambda size: size[0])
+        names = [name for name, _ in sizes]
+        start: dict[str, int] = {}
+        total = 0
+        for name, count in sizes:
+            start[name] = total
+            total += int(count)
+        cols = _Columns(total)
+        end = dict(start)
+        for name, count, data in store.metric_chunks(run_id):
+            try:
+                end[name] += cols.fill(end[name], data, int(count))
+            except (DamagedChunkError, zlib.error, ValueError, TypeError) as e:
+                raise _damaged(store, run_id, name, e) from e
     cols.finish()
-    counts = np.array([int(r[2]) for r in sizes], dtype=np.int64)
+    counts = np.array([int(count) for _, count in sizes], dtype=np.int64)
     code_type = np.int8 if len(names) < 2**7 else np.int16 if len(names) < 2**15 else np.int32
     codes: Any = np.repeat(np.arange(len(names), dtype=code_type), counts)
     key = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))

@@ -1,8 +1,8 @@
-"""Listing runs fast: one SQL query for the selection, one per table for their values.
+"""Listing runs fast: one store query for the selection, one per kind of record for their values.
 
-The selection (experiment, children, filter, order, limit) is compiled by
-:mod:`labledger.query.filters`; the values of the selected runs are read by joining
-their ids (a JSON list) against each table's primary key.
+The selection (experiment, children, filter, order, limit) is parsed and
+checked here and run by the store (:meth:`labledger.store.backend.Backend.select_runs`);
+the values of the selected runs are read per kind of record for all of them at once.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from labledger.query import damage as _damage
-from labledger.query.run_view import _RUN_SELECT, RunView, _nan
-from labledger.store import Store
+from labledger.query.run_view import RunView, _nan
+from labledger.store.backend import FilterTooLargeError, RunSelection
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from labledger.store.backend import Backend
 
 __all__ = ["column_value", "column_values", "select_frame", "select_rows"]
 
@@ -24,70 +26,31 @@ OrderBy = str | list[str] | tuple[str, ...] | None
 
 
 def _listing(
-    st: Store,
+    st: Backend,
     experiment: str | None,
     include_children: bool,
     limit: int | None,
     where: str | None,
     order_by: OrderBy,
-    select: str = _RUN_SELECT,
-) -> tuple[list[dict[str, Any]], str]:
-    """The runs matching the selection, in order, and a JSON list of their ids for sub-queries."""
-    from labledger.query.filters import compile_filter, compile_order_by
+    brief: bool = False,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The runs matching the selection, in order, and their ids."""
+    from labledger.query.filters import FilterSyntaxError, normal_form, parse, parse_order_by
 
     direction_of = None
     if where or order_by:
         from labledger.query.aggregation import direction_resolver
 
         direction_of = direction_resolver(st)
-    conds: list[str] = []
-    args: list[Any] = []
-    if experiment is not None:
-        conds.append("e.name = ?")
-        args.append(experiment)
-    if not include_children:
-        conds.append("r.parent_id IS NULL")
-    if where:
-        where_sql, where_args = compile_filter(where, direction_of)
-        conds.append(f"({where_sql})")
-        args.extend(where_args)
-    sql = select + (" WHERE " + " AND ".join(conds) if conds else "")
-    order_sql, order_args = compile_order_by(order_by, direction_of)
-    sql += f" {order_sql}, r.id DESC" if order_sql else " ORDER BY r.id DESC"
-    args.extend(order_args)
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ValueError(f"limit must be a non-negative int or None, not {limit!r}")
-        sql += " LIMIT ?"
-        args.append(limit)
-    rows = [dict(r) for r in st.query(sql, args)]
-    return rows, json.dumps([r["id"] for r in rows])
-
-
-# The DataFrame needs only these columns; source, environment and lineage JSON stay in the store.
-_FRAME_SELECT = (
-    "SELECT r.id, e.name AS experiment, r.name, r.status, r.parent_id, r.start_time, r.end_time, "
-    "r.author, r.hypothesis FROM runs r JOIN experiments e ON e.id = r.experiment_id"
-)
-
-
-def _sub_rows(st: Store, ids_json: str, sql: str) -> list[Any]:
-    """Rows of a per-run table for the listed runs (``j.value`` is the run id)."""
-    return st.read_conn.execute(
-        sql.format(ids="SELECT value AS run_id FROM json_each(?)"), (ids_json,)
-    ).fetchall()
-
-
-_PARAMS_SQL = "SELECT p.run_id, p.key, p.value FROM ({ids}) j JOIN params p ON p.run_id = j.run_id"
-_METRICS_SQL = (
-    "SELECT m.run_id, m.key, m.last, m.min, m.max, m.count FROM ({ids}) j "
-    "JOIN metric_summary m ON m.run_id = j.run_id"
-)
-_FOLDS_SQL = (
-    "SELECT f.run_id, f.key, f.split, f.n, f.mean, f.std FROM ({ids}) j "
-    "JOIN fold_stats f ON f.run_id = j.run_id"
-)
-_TAGS_SQL = "SELECT t.run_id, t.key, t.value FROM ({ids}) j JOIN tags t ON t.run_id = j.run_id"
+    tree = normal_form(parse(where), direction_of) if where else None
+    order = parse_order_by(order_by, direction_of)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, not {limit!r}")
+    try:
+        rows = st.select_runs(RunSelection(experiment, include_children, tree, order, limit, brief))
+    except FilterTooLargeError as e:
+        raise FilterSyntaxError(where or "", e.column, e.problem) from None
+    return rows, [r["id"] for r in rows]
 
 
 class _JsonValues:
@@ -121,7 +84,7 @@ def _fold_name(key: str, split: str) -> str:
 
 
 def select_rows(
-    st: Store,
+    st: Backend,
     experiment: str | None,
     include_children: bool,
     limit: int | None,
@@ -129,21 +92,21 @@ def select_rows(
     order_by: OrderBy,
 ) -> list[dict[str, Any]]:
     """What :func:`labledger.query.runs.run_rows` returns."""
-    rows, ids_json = _listing(st, experiment, include_children, limit, where, order_by)
+    rows, ids = _listing(st, experiment, include_children, limit, where, order_by)
     by_id = {r["id"]: r for r in rows}
     for r in rows:
         r["params"], r["metrics"], r["tags"] = {}, {}, {}
     if not rows:
         return rows
     loads = _JsonValues()
-    for run_id, key, value in _sub_rows(st, ids_json, _PARAMS_SQL):
+    for run_id, key, value in st.params_of(ids):
         by_id[run_id]["params"][key] = loads(value, run_id, key)
-    for run_id, key, last, _min, _max, _count in _sub_rows(st, ids_json, _METRICS_SQL):
+    for run_id, key, last, _min, _max, _count in st.summaries_of(ids, brief=True):
         by_id[run_id]["metrics"][key] = float("nan") if last is None else last
-    for run_id, key, split, n, mean, std in _sub_rows(st, ids_json, _FOLDS_SQL):
+    for run_id, key, split, n, mean, std in st.fold_stats_of(ids, brief=True):
         folds = by_id[run_id].setdefault("folds", {})
         folds[_fold_name(key, split)] = {"mean": _nan(mean), "std": _nan(std), "n": n}
-    for run_id, key, value in _sub_rows(st, ids_json, _TAGS_SQL):
+    for run_id, key, value in st.tags_of(ids):
         by_id[run_id]["tags"][key] = value
     return rows
 
@@ -163,7 +126,7 @@ _BASE_COLUMNS = (
 
 
 def select_frame(
-    st: Store,
+    st: Backend,
     experiment: str | None,
     include_children: bool,
     limit: int | None,
@@ -174,7 +137,7 @@ def select_frame(
     """What :func:`labledger.query.runs.runs` returns."""
     import pandas as pd
 
-    rows, ids_json = _listing(st, experiment, include_children, limit, where, order_by, _FRAME_SELECT)
+    rows, ids = _listing(st, experiment, include_children, limit, where, order_by, brief=True)
     n = len(rows)
     index = {r["id"]: i for i, r in enumerate(rows)}
     columns: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in _BASE_COLUMNS}
@@ -191,7 +154,7 @@ def select_frame(
     aggs = _aggregations(aggregate)
     if n:
         loads = _JsonValues()
-        for run_id, key, value in _sub_rows(st, ids_json, _PARAMS_SQL):
+        for run_id, key, value in st.params_of(ids):
             put("params", f"params.{key}", index[run_id], loads(value, run_id, key))
         summary_aggs = [a for a in aggs if a in ("min", "max", "count", "best")]
         direction_of = None
@@ -199,7 +162,7 @@ def select_frame(
             from labledger.query.aggregation import direction_resolver
 
             direction_of = direction_resolver(st)
-        for run_id, key, last, lo, hi, count in _sub_rows(st, ids_json, _METRICS_SQL):
+        for run_id, key, last, lo, hi, count in st.summaries_of(ids, brief=True):
             i = index[run_id]
             put("metrics", f"metrics.{key}", i, float("nan") if last is None else last)
             for how in summary_aggs:
@@ -212,16 +175,19 @@ def select_frame(
             from labledger.query.aggregation import aggregate_metric
 
             for r in rows:
-                view = RunView(st, st.query(_RUN_SELECT + " WHERE r.id = ?", (r["id"],))[0])
+                row = st.run_row(r["id"])
+                if row is None:  # removed since it was listed
+                    continue
+                view = RunView(st, row)
                 for key in view.summary:
                     put("metrics", f"metrics.{key}.{how}", index[r["id"]], aggregate_metric(view, key, how))
-        for run_id, key, split, count, mean, std in _sub_rows(st, ids_json, _FOLDS_SQL):
+        for run_id, key, split, count, mean, std in st.fold_stats_of(ids, brief=True):
             i = index[run_id]
             name = _fold_name(key, split)
             put("folds", f"folds.{name}.mean", i, _nan(mean))
             put("folds", f"folds.{name}.std", i, _nan(std))
             put("folds", f"folds.{name}.n", i, count)
-        for run_id, key, value in _sub_rows(st, ids_json, _TAGS_SQL):
+        for run_id, key, value in st.tags_of(ids):
             put("tags", f"tags.{key}", index[run_id], value)
     for group in ("params", "metrics", "folds", "tags"):
         for name in sorted(extra[group]):
@@ -243,18 +209,18 @@ def _aggregations(aggregate: str | list[str] | tuple[str, ...] | None) -> list[s
     return [h for h in dict.fromkeys(items) if h != "last"]
 
 
-def column_values(st: Store, rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+def column_values(st: Backend, rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
     """For each row of :func:`select_rows`, the value of every field in ``names`` (for ``--columns``).
 
-    Values the rows already hold are read from them; the others (``dataset.<role>``,
-    ``pipeline``, ``best(metrics.k)``, ...) are computed in SQL with the filter compiler.
+    Values the rows already hold are read from them; the store reads the others
+    (``dataset.<role>``, ``pipeline``, ``best(metrics.k)``, ...) as a filter would.
     """
     from labledger.query.aggregation import direction_resolver
-    from labledger.query.filters import compile_field, parse_field
+    from labledger.query.filters import parse_field, resolve_field
 
     fields = {name: parse_field(name) for name in names}
     out: list[dict[str, Any]] = [{} for _ in rows]
-    ids_json = json.dumps([r["id"] for r in rows])
+    ids = [r["id"] for r in rows]
     index = {r["id"]: i for i, r in enumerate(rows)}
     direction_of = None
     for name, field in fields.items():
@@ -266,12 +232,7 @@ def column_values(st: Store, rows: list[dict[str, Any]], names: list[str]) -> li
                 out[i][name] = column_value(r, name)
             continue
         direction_of = direction_of or direction_resolver(st)
-        expr, args = compile_field(field, direction_of)
-        sql = (
-            f"SELECT r.id, {expr} FROM json_each(?) j JOIN runs r ON r.id = j.value "
-            "JOIN experiments e ON e.id = r.experiment_id"
-        )
-        for run_id, value in st.read_conn.execute(sql, [*args, ids_json]).fetchall():
+        for run_id, value in st.field_values(ids, resolve_field(field, direction_of)).items():
             out[index[run_id]][name] = value
     return out
 

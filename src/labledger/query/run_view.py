@@ -16,16 +16,32 @@ from typing import TYPE_CHECKING, Any
 
 from labledger.query import damage as _damage
 from labledger.query.artifacts import ArtifactView
-from labledger.store import Store
 from labledger.store.integrity import is_sha256
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from labledger.store.backend import Backend
+
 __all__ = ["RunView"]
 
-_RUN_SELECT = "SELECT r.*, e.name AS experiment FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+
+#: A metric summary's fields, as :meth:`labledger.store.backend.Backend.summaries_of` gives them.
+_SUMMARY = ("last", "min", "max", "count", "nan_count", "last_step", "last_time")
+#: The order :attr:`RunView.summary` gives them in.
+_SUMMARY_ORDER = ("count", "nan_count", "last", "last_step", "last_time", "min", "max")
+
+
+def _sql_order(value: Any) -> tuple[int, Any]:
+    """Sorts like the store does: numbers, then text, then bytes (a damaged key never stops a read)."""
+    if isinstance(value, int | float):
+        return 0, value
+    return (1, value) if isinstance(value, str) else (2, bytes(value) if isinstance(value, bytes) else b"")
+
+
+def _by(rows: list[tuple[Any, ...]], *columns: int) -> list[tuple[Any, ...]]:
+    return sorted(rows, key=lambda r: tuple(_sql_order(r[c]) for c in columns))
 
 
 def _nan(value: float | None) -> float:
@@ -40,7 +56,7 @@ class RunView:
     >>> run.status, run.params["C"], run.summary["val/acc"]["last"]  # doctest: +SKIP
     """
 
-    def __init__(self, store: Store, row: Any) -> None:
+    def __init__(self, store: Backend, row: Any) -> None:
         self.store = store
         self._row = dict(row)
         self.id: str = self._row["id"]
@@ -101,41 +117,30 @@ class RunView:
 
     @cached_property
     def params(self) -> dict[str, Any]:
-        rows = self.store.query("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (self.id,))
-        return {r["key"]: self._json(r["value"], f"params[{r['key']!r}]") for r in rows}
+        rows = _by(self.store.params_of([self.id]), 1)
+        return {key: self._json(value, f"params[{key!r}]") for _, key, value in rows}
 
     @cached_property
     def tags(self) -> dict[str, str]:
-        rows = self.store.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", (self.id,))
-        return {r["key"]: r["value"] for r in rows}
+        return {key: value for _, key, value in _by(self.store.tags_of([self.id]), 1)}
 
     @cached_property
     def tag_history(self) -> list[dict[str, Any]]:
-        rows = self.store.query(
-            "SELECT key, value, changed_at FROM tag_history WHERE run_id = ? ORDER BY id", (self.id,)
-        )
-        return [dict(r) for r in rows]
+        return self.store.tag_history_rows(self.id)
 
     @cached_property
     def notes(self) -> list[dict[str, Any]]:
-        rows = self.store.query("SELECT created_at, text FROM notes WHERE run_id = ? ORDER BY id", (self.id,))
-        return [dict(r) for r in rows]
+        return self.store.note_rows(self.id)
 
     @cached_property
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per metric key: ``last``, ``last_step``, ``min``, ``max``, ``count``, ``nan_count``."""
-        rows = self.store.query(
-            "SELECT key, count, nan_count, last, last_step, last_time, min, max "
-            "FROM metric_summary WHERE run_id = ? ORDER BY key",
-            (self.id,),
-        )
         out = {}
-        for r in rows:
-            d = dict(r)
-            d.pop("key")
-            if d["last"] is None:
-                d["last"] = float("nan")
-            out[r["key"]] = d
+        for _, key, *values in _by(self.store.summaries_of([self.id]), 1):
+            given = dict(zip(_SUMMARY, values, strict=True))
+            if given["last"] is None:
+                given["last"] = float("nan")
+            out[key] = {name: given[name] for name in _SUMMARY_ORDER}
         return out
 
     def metric_keys(self) -> list[str]:
@@ -168,41 +173,30 @@ class RunView:
         """Per-fold results: columns ``key``, ``split``, ``fold``, ``value`` (NaN for a failed fold)."""
         import pandas as pd
 
-        rows = self.store.query(
-            "SELECT key, split, fold, value FROM folds WHERE run_id = ? ORDER BY key, split, fold",
-            (self.id,),
-        )
+        rows = self.store.folds_of([self.id])
         return pd.DataFrame(
             {
-                "key": pd.Series([r["key"] for r in rows], dtype=object),
-                "split": pd.Series([r["split"] for r in rows], dtype=object),
-                "fold": pd.Series([r["fold"] for r in rows], dtype="int64"),
-                "value": pd.Series([_nan(r["value"]) for r in rows], dtype="float64"),
+                "key": pd.Series([r[1] for r in rows], dtype=object),
+                "split": pd.Series([r[2] for r in rows], dtype=object),
+                "fold": pd.Series([r[3] for r in rows], dtype="int64"),
+                "value": pd.Series([_nan(r[4]) for r in rows], dtype="float64"),
             }
         )
 
     @cached_property
     def fold_stats(self) -> dict[tuple[str, str], dict[str, Any]]:
         """``(key, split)`` -> ``n``, ``mean``, ``std``, ``min``, ``max`` of the logged folds."""
-        rows = self.store.query(
-            "SELECT key, split, n, mean, std, min, max FROM fold_stats WHERE run_id = ? ORDER BY key, split",
-            (self.id,),
-        )
+        rows = _by(self.store.fold_stats_of([self.id]), 1, 2)
         return {
-            (r["key"], r["split"]): {"n": r["n"], **{c: _nan(r[c]) for c in ("mean", "std", "min", "max")}}
-            for r in rows
+            (key, split): {"n": n, "mean": _nan(mean), "std": _nan(std), "min": _nan(lo), "max": _nan(hi)}
+            for _, key, split, n, mean, std, lo, hi in rows
         }
 
     @cached_property
     def artifacts(self) -> list[ArtifactView]:
         """Stored artifacts; their bytes are checked when read (see :class:`ArtifactView`)."""
-        rows = self.store.query(
-            "SELECT name, kind, sha256, size, media_type, metadata, created_at FROM artifacts "
-            "WHERE run_id = ? ORDER BY id",
-            (self.id,),
-        )
         out = []
-        for r in rows:
+        for r in self.store.artifact_rows(self.id):
             if not is_sha256(r["sha256"]):
                 field = f"artifacts[{r['name']!r}].sha256"
                 self.damaged[field] = f"{r['sha256']!r} is not a SHA-256 hex digest"
@@ -229,20 +223,20 @@ class RunView:
 
     @cached_property
     def datasets(self) -> list[dict[str, Any]]:
-        rows = self.store.query(
-            "SELECT name, role, fingerprint, summary, created_at FROM datasets WHERE run_id = ? "
-            "ORDER BY created_at",
-            (self.id,),
-        )
         return [
-            {**dict(r), "summary": self._object(r["summary"], f"datasets[{r['name']!r}].summary")}
-            for r in rows
+            {
+                "name": name,
+                "role": role,
+                "fingerprint": fingerprint,
+                "summary": self._object(summary, f"datasets[{name!r}].summary"),
+                "created_at": created_at,
+            }
+            for _, name, role, fingerprint, summary, created_at in self.store.datasets_of([self.id])
         ]
 
     @cached_property
     def children(self) -> list[RunView]:
-        rows = self.store.query(_RUN_SELECT + " WHERE r.parent_id = ? ORDER BY r.id", (self.id,))
-        return [RunView(self.store, r) for r in rows]
+        return [RunView(self.store, r) for r in self.store.child_rows(self.id)]
 
     @cached_property
     def lineage(self) -> dict[str, Any]:
@@ -251,8 +245,8 @@ class RunView:
         own = self._object(self._row.get("lineage"), "lineage")
         if self.parent_id is None:
             return dict(own)
-        rows = self.store.query("SELECT lineage FROM runs WHERE id = ?", (self.parent_id,))
-        inherited = self._object(rows[0]["lineage"], "lineage (inherited)") if rows else {}
+        parent = self.store.run_row(self.parent_id)
+        inherited = self._object(parent.get("lineage"), "lineage (inherited)") if parent else {}
         merged = {k: v for k, v in inherited.items() if k != "seeds"}
         merged.update(own)
         merged.setdefault("inherited_from", self.parent_id)
@@ -264,19 +258,15 @@ class RunView:
         sha = self.packages_sha or self.lineage.get("packages_sha256")
         if not sha:
             return {}
-        rows = self.store.query("SELECT packages FROM package_sets WHERE sha256 = ?", (sha,))
-        return dict(self._object(rows[0]["packages"], "packages")) if rows else {}
+        text = self.store.package_set(sha)
+        return dict(self._object(text, "packages")) if text is not None else {}
 
     @cached_property
     def pipelines(self) -> list[dict[str, Any]]:
         """Feature pipelines recorded with ``log_pipeline``: name, version, structure, text."""
-        rows = self.store.query(
-            "SELECT name, version, structure, text, created_at FROM pipelines WHERE run_id = ? ORDER BY name",
-            (self.id,),
-        )
         return [
-            {**dict(r), "structure": self._object(r["structure"], f"pipelines[{r['name']!r}].structure")}
-            for r in rows
+            {**r, "structure": self._object(r["structure"], f"pipelines[{r['name']!r}].structure")}
+            for r in self.store.pipeline_rows(self.id)
         ]
 
     @property

@@ -11,43 +11,43 @@ from typing import TYPE_CHECKING, Any
 
 from labledger.errors import RunNotFoundError
 from labledger.query.artifacts import ArtifactView
-from labledger.query.run_view import _RUN_SELECT, RunView
-from labledger.store import Store, open_store
+from labledger.query.run_view import RunView
+from labledger.store import open_store
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from labledger.store.backend import Backend
+
 __all__ = ["ArtifactView", "RunView", "experiments", "get_run", "resolve_run", "run_rows", "runs"]
 
 
-def _store(store: str | os.PathLike[str] | Store | None) -> Store:
-    """The store to read (never created, never written: see :attr:`labledger.store.Store.read_conn`)."""
+def _store(store: str | os.PathLike[str] | Backend | None) -> Backend:
+    """The store to read (never created, never written)."""
     return open_store(store, create=False)
 
 
-def resolve_run(ref: str, store: str | os.PathLike[str] | Store | None = None) -> RunView:
+def resolve_run(ref: str, store: str | os.PathLike[str] | Backend | None = None) -> RunView:
     """Find a run by id, unique id prefix, or ``experiment/name``.
 
     >>> resolve_run("digits-svm/swift-otter-3")  # doctest: +SKIP
     """
     st = _store(store)
-    rows = st.query(_RUN_SELECT + " WHERE r.id = ?", (ref,))
-    if not rows and "/" in ref:
+    row = st.run_row(ref)
+    if row is None and "/" in ref:
         exp, _, name = ref.rpartition("/")
-        rows = st.query(_RUN_SELECT + " WHERE e.name = ? AND r.name = ?", (exp, name))
-    if not rows and ref and all(c in "0123456789abcdef" for c in ref.lower()):
-        rows = st.query(
-            _RUN_SELECT + " WHERE r.id >= ? AND r.id < ? ORDER BY r.id LIMIT 6",
-            (ref.lower(), ref.lower() + "g"),
-        )
+        row = st.run_row_by_name(exp, name)
+    if row is None and ref and all(c in "0123456789abcdef" for c in ref.lower()):
+        rows = st.run_rows_by_prefix(ref.lower(), 6)
         if len(rows) > 1:
             raise RunNotFoundError(ref, [r["id"] for r in rows])
-    if not rows:
+        row = rows[0] if rows else None
+    if row is None:
         raise RunNotFoundError(ref)
-    return RunView(st, rows[0])
+    return RunView(st, row)
 
 
-def get_run(run_id: str, store: str | os.PathLike[str] | Store | None = None) -> RunView:
+def get_run(run_id: str, store: str | os.PathLike[str] | Backend | None = None) -> RunView:
     """A read-only view of one run (by id, unique id prefix, or ``experiment/name``).
 
     >>> import labledger as ll
@@ -56,20 +56,14 @@ def get_run(run_id: str, store: str | os.PathLike[str] | Store | None = None) ->
     return resolve_run(run_id, store)
 
 
-def experiments(store: str | os.PathLike[str] | Store | None = None) -> list[dict[str, Any]]:
+def experiments(store: str | os.PathLike[str] | Backend | None = None) -> list[dict[str, Any]]:
     """Every experiment with its run counts."""
-    st = _store(store)
-    rows = st.query(
-        "SELECT e.name, e.description, e.created_at, count(r.id) AS runs, "
-        "sum(r.status = 'running') AS running, max(r.start_time) AS last_run "
-        "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"
-    )
-    return [dict(r) for r in rows]
+    return _store(store).experiment_rows()
 
 
 def run_rows(
     experiment: str | None = None,
-    store: str | os.PathLike[str] | Store | None = None,
+    store: str | os.PathLike[str] | Backend | None = None,
     include_children: bool = True,
     limit: int | None = None,
     where: str | None = None,
@@ -88,7 +82,7 @@ def run_rows(
 
 def runs(
     experiment: str | None = None,
-    store: str | os.PathLike[str] | Store | None = None,
+    store: str | os.PathLike[str] | Backend | None = None,
     include_children: bool = False,
     limit: int | None = None,
     where: str | None = None,

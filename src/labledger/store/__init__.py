@@ -1,5 +1,6 @@
 """Where runs are kept: whichever plugin serves the store's location; built in, the embedded
-SQLite store and its content-addressed artifacts.
+SQLite store and its content-addressed artifacts. Every store implements
+:class:`~labledger.store.backend.Backend`, the only way the rest of labledger reads and writes.
 
 >>> from labledger.store import open_store
 >>> open_store("/tmp/ledger")                       # doctest: +SKIP
@@ -11,14 +12,24 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TypeVar, overload
 
 from labledger import settings
 from labledger.errors import StorePluginDisabledError, StoreURIError
 from labledger.hooks import manager as plugins
+from labledger.store.backend import Backend
 from labledger.store.location import local_folder, scheme
 from labledger.store.sqlite import Store
 
-__all__ = ["SQLITE_PLUGIN", "Store", "default_store_path", "open_local", "open_store", "open_stores"]
+__all__ = [
+    "SQLITE_PLUGIN",
+    "Backend",
+    "Store",
+    "default_store_path",
+    "open_local",
+    "open_store",
+    "open_stores",
+]
 
 #: The built-in plugin serving folders (and ``file:`` URIs) with the SQLite store.
 SQLITE_PLUGIN = "labledger.store.sink"
@@ -34,7 +45,14 @@ def default_store_path() -> Path:
     return Path(env) if env else Path.cwd() / ".labledger"
 
 
-def open_store(path: str | os.PathLike[str] | Store | None = None, *, create: bool = True) -> Store:
+_B = TypeVar("_B", bound=Backend)
+
+
+@overload
+def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store: ...
+@overload
+def open_store(path: _B, *, create: bool = True) -> _B: ...
+def open_store(path: str | os.PathLike[str] | Backend | None = None, *, create: bool = True) -> Backend:
     """Open the store at ``path`` (a folder or a URI): the plugin answering
     ``labledger_open_store`` serves it (built in: SQLite, one instance per folder per process).
 
@@ -43,17 +61,18 @@ def open_store(path: str | os.PathLike[str] | Store | None = None, *, create: bo
     :param create: create the store when it does not exist yet. Readers pass
         ``False``: reading never creates, changes or waits for a store (a missing
         store reads as empty). An existing store is upgraded by its first writer.
+    :returns: a :class:`~labledger.store.backend.Backend` (built in: :class:`Store`).
     :raises StoreURIError: no plugin serves the URI's scheme.
     :raises StorePluginDisabledError: the built-in store is disabled and no plugin serves the folder.
 
     >>> store = open_store("/tmp/ledger")          # doctest: +SKIP
-    >>> open_store("/tmp/elsewhere", create=False).query("SELECT count(*) FROM runs")[0][0]  # doctest: +SKIP
-    0
+    >>> open_store("/tmp/elsewhere", create=False).run_ids()  # doctest: +SKIP
+    []
     """
     if path is not None and not isinstance(path, str | os.PathLike):
         return path  # already a store
     location = os.fspath(path if path is not None else default_store_path())
-    store: Store | None = plugins.get_plugin_manager().hook.labledger_open_store(uri=location)
+    store: Backend | None = plugins.get_plugin_manager().hook.labledger_open_store(uri=location)
     if store is None:
         raise _unserved(location)
     if create:

@@ -27,10 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from labledger.errors import StoreBusyError, StoreError
 from labledger.store.blobs import BlobStore
+from labledger.store.reads import ReadsMixin
+from labledger.store.selection import SelectionMixin
 from labledger.store.writes import WritesMixin, dumps
 
 if TYPE_CHECKING:
     import sqlite_utils
+
+    from labledger.store.backend import Backend
 
 
 __all__ = ["DB_FILENAME", "Store", "dumps"]
@@ -52,8 +56,10 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-class Store(WritesMixin):
+class Store(WritesMixin, ReadsMixin, SelectionMixin):
     """A labledger store in a folder. Open with :func:`labledger.store.open_store`.
+
+    The built-in :class:`~labledger.store.backend.Backend`: SQLite in WAL mode.
 
     :param blobs: where artifact bytes go (default: ``<path>/artifacts``).
     """
@@ -78,6 +84,11 @@ class Store(WritesMixin):
     def uri(self) -> str:
         """The store's location as a URI (``file:///...`` for a store folder)."""
         return self.path.as_uri()
+
+    @property
+    def location(self) -> str:
+        """What error messages name as the store: its database file."""
+        return str(self.db_path)
 
     # -- connections -----------------------------------------------------
 
@@ -292,7 +303,41 @@ class Store(WritesMixin):
         local = self._local
         if getattr(local, "bulk_depth", 0) and getattr(local, "pid", None) == os.getpid():
             return self.conn
+        pinned = getattr(local, "pinned", None)
+        if pinned is not None and local.pinned_pid == os.getpid():
+            return pinned  # inside a snapshot: the connection holding it
         return self._reader
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Make this thread's reads inside the block see one state of the store (a read transaction,
+        unless the thread's connection is already inside one).
+
+        >>> with store.snapshot():                  # doctest: +SKIP
+        ...     sizes = store.metric_sizes(run_id)
+        ...     chunks = list(store.metric_chunks(run_id))
+        """
+        local = self._local
+        if getattr(local, "pinned", None) is not None and local.pinned_pid == os.getpid():
+            yield
+            return
+        try:
+            conn = self.read_conn
+            began = not conn.in_transaction
+            if began:
+                conn.execute("BEGIN")
+        except sqlite3.Error as e:
+            raise self._wrap(e) from e
+        local.pinned, local.pinned_pid = conn, os.getpid()
+        try:
+            yield
+        finally:
+            local.pinned = None
+            if began and conn.in_transaction:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as e:
+                    raise self._wrap(e) from e
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query; rows support access by column name.
@@ -305,3 +350,23 @@ class Store(WritesMixin):
             return cur.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as e:
             raise self._wrap(e) from e
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of a read query as tuples (errors name the store)."""
+        try:
+            return self.read_conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise self._wrap(e) from e
+
+    def _cursor(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """The rows of a read query as tuples, one at a time (errors name the store)."""
+        try:
+            yield from self.read_conn.execute(sql, params)
+        except sqlite3.Error as e:
+            raise self._wrap(e) from e
+
+
+if TYPE_CHECKING:
+
+    def _implements_backend(store: Store) -> Backend:
+        return store  # the type checker holds Store to the Backend protocol

@@ -37,7 +37,7 @@ def dumps(value: Any) -> str:
 
 
 class WritesMixin:
-    """Recording runs, params, metrics, tags, notes, artifacts, datasets, folds, lineage."""
+    """Recording runs, params, metrics, tags, notes, artifacts, datasets, folds, lineage, settings."""
 
     db_path: Path
     blobs: BlobStore
@@ -289,6 +289,15 @@ class WritesMixin:
     def packages(self, sha256: str) -> dict[str, str]:
         rows = self.query("SELECT packages FROM package_sets WHERE sha256 = ?", (sha256,))
         return dict(json.loads(rows[0]["packages"])) if rows else {}
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Store a store-wide setting (e.g. a metric's direction)."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, value, time.time()),
+            )
 
     def end_run(self, run_id: str, status: str, end_time: float, error: str | None) -> None:
         with self.write() as conn:

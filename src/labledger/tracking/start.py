@@ -171,7 +171,7 @@ def start_run(
             f"{completeness.hypothesis_hint(origin)}, or set LABLEDGER_COMPLETENESS=warn"
         )
     st = open_store(store)
-    if parent_id is not None and not st.query("SELECT 1 FROM runs WHERE id = ?", (parent_id,)):
+    if parent_id is not None and st.run_row(parent_id) is None:
         raise RunNotFoundError(parent_id)
     if name is not None:
         _validate.check_key(name, "run name")
