@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sklearn
 
 pytest.importorskip("sklearn")
 
@@ -25,6 +26,8 @@ from sklearn.tree import DecisionTreeClassifier
 import labledger as ll
 import labledger.integrations.sklearn as llsk
 from labledger.tracking.cv_design import splits_fingerprint
+
+SKLEARN_14 = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 4)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +165,9 @@ def test_group_kfold_records_the_groups_fingerprint_and_group_sized_folds(data):
 def test_a_loss_scorer_is_recorded_as_greater_is_better(data):
     X, y = data
     llsk.autolog(experiment="loss")
-    custom = make_scorer(log_loss, greater_is_better=False, response_method="predict_proba")
+    # scikit-learn 1.4 named it response_method; 1.3 (the oldest supported) needs_proba
+    proba = {"response_method": "predict_proba"} if SKLEARN_14 else {"needs_proba": True}
+    custom = make_scorer(log_loss, greater_is_better=False, **proba)
     search = GridSearchCV(
         LogisticRegression(),
         {"C": [0.01, 1.0]},
