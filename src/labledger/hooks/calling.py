@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -176,9 +176,9 @@ def deliver(
     return errors, refused
 
 
-def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> dict[str, Any]:
-    """Call a hook on every plugin and collect the non-``None`` results by plugin name, in call order."""
-    results: dict[str, Any] = {}
+def _answers(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``(plugin name, answer)`` of each plugin in call order, lazily; ``None`` answers and raising
+    plugins (reported) are skipped."""
     for impl in implementations(pm, hook):
         try:
             result = _call_one(pm, hook, impl, kwargs)
@@ -186,20 +186,18 @@ def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> dict[str, A
             report_error(impl.plugin_name, hook, e)
             continue
         if result is not None:
-            results[impl.plugin_name] = result
-    return results
+            yield impl.plugin_name, result
+
+
+def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> dict[str, Any]:
+    """Call a hook on every plugin and collect the non-``None`` results by plugin name, in call order."""
+    return dict(_answers(pm, hook, kwargs))
 
 
 def call_first(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> Any:
     """Call a ``firstresult`` hook: the first non-``None`` answer wins; raising plugins are skipped."""
-    for impl in implementations(pm, hook):
-        try:
-            result = _call_one(pm, hook, impl, kwargs)
-        except Exception as e:
-            report_error(impl.plugin_name, hook, e)
-            continue
-        if result is not None:
-            return result
+    for _, result in _answers(pm, hook, kwargs):
+        return result
     return None
 
 

@@ -57,8 +57,8 @@ if TYPE_CHECKING:
         PipelineRecord,
         RunInfo,
     )
-    from labledger.store.blobs import BlobStore
     from labledger.store.backend import Backend
+    from labledger.store.blobs import BlobStore
     from labledger.tracking.run import Run
 
 hookspec = pluggy.HookspecMarker("labledger")
