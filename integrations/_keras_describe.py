@@ -77,7 +77,7 @@ def describe(value: Any) -> Any:
         return {str(k): describe(v) for k, v in value.items()}
     config = _call(value, "get_config")
     if isinstance(config, dict) and not isinstance(value, type):
-        return {"class": qualified_name(value), **plain(config)}
+        return {"class": qualified_name(value), **{str(k): plain(v) for k, v in config.items()}}
     return plain(value)
 
 
@@ -106,7 +106,10 @@ def model_params(model: Any) -> dict[str, Any]:
     if optimizer is not None:
         with quiet():
             config = optimizer.get_config()
-        params["optimizer"] = {"class": qualified_name(optimizer), **plain(config)}
+        params["optimizer"] = {
+            "class": qualified_name(optimizer),
+            **{str(k): plain(v) for k, v in config.items()},
+        }
     return params
 
 

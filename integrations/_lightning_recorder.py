@@ -227,7 +227,9 @@ class _Recorder(SpawnMixin):
         """Log what is new; a later fit's changed values go under ``fit/<n>/`` (see the module's rules)."""
         new: dict[str, Any] = {}
         prefix = f"fit/{self.fits}/" if self.call == "fit" and self.fits > 1 else None
-        for key, value in setup.flat(plain(setup.without_internals(dict(params)))).items():
+        described = plain(setup.without_internals(dict(params)))
+        flat = setup.flat(described) if isinstance(described, dict) else {}
+        for key, value in flat.items():
             text = json.dumps(value, sort_keys=True)
             old = self.params.get(key)
             if old is not None and old != text and self.call is None:

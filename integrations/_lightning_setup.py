@@ -122,7 +122,9 @@ def callback_params(trainer: Any) -> dict[str, Any]:
                 continue  # another Checkpoint subclass
             settings = {name: plain(getattr(callback, name, None)) for name in names}
             if kind == "EarlyStopping":
-                settings["min_delta"] = abs(settings["min_delta"])  # stored with the mode's sign
+                min_delta = settings["min_delta"]
+                if isinstance(min_delta, int | float):
+                    settings["min_delta"] = abs(min_delta)  # stored with the mode's sign
                 settings["check_on_train_epoch_end"] = getattr(callback, "_check_on_train_epoch_end", None)
             else:
                 settings["save_on_train_epoch_end"] = getattr(callback, "_save_on_train_epoch_end", None)
