@@ -42,7 +42,7 @@ def run_demo(
     from sklearn.datasets import load_digits
     from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
-    from labledger.cli.app import render_runs
+    from labledger.cli.render import render_runs
     from labledger.query.runs import run_rows
 
     X, y = load_digits(return_X_y=True)

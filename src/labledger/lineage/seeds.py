@@ -69,7 +69,7 @@ def seed_everything(seed: int) -> dict[str, Any]:
     info = {"seed": seed, "reached": _seed_libraries(seed)}
     global _last
     _last = info
-    from labledger.tracking.start import active_run
+    from labledger.tracking.lifecycle import active_run
 
     run = active_run()
     if run is not None and not run.ended:

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from labledger.query import damage as _damage
+from labledger.query.bulk import paused_collector
 from labledger.query.run_view import RunView, _nan
 from labledger.store.backend import FilterTooLargeError, RunSelection
 
@@ -83,7 +84,7 @@ def _fold_name(key: str, split: str) -> str:
     return key if split == "test" else f"{split}/{key}"
 
 
-def select_rows(
+def _select_rows(
     st: Backend,
     experiment: str | None,
     include_children: bool,
@@ -125,7 +126,7 @@ _BASE_COLUMNS = (
 )
 
 
-def select_frame(
+def _select_frame(
     st: Backend,
     experiment: str | None,
     include_children: bool,
@@ -254,3 +255,30 @@ def column_value(row: dict[str, Any], name: str) -> Any:
     if field.kind == "folds":
         return row.get("folds", {}).get(field.key, {}).get(field.agg or "mean")
     return None
+
+
+def select_rows(
+    st: Backend,
+    experiment: str | None,
+    include_children: bool,
+    limit: int | None,
+    where: str | None,
+    order_by: OrderBy,
+) -> list[dict[str, Any]]:
+    """What :func:`labledger.query.runs.run_rows` returns (built with the collector paused)."""
+    with paused_collector():
+        return _select_rows(st, experiment, include_children, limit, where, order_by)
+
+
+def select_frame(
+    st: Backend,
+    experiment: str | None,
+    include_children: bool,
+    limit: int | None,
+    where: str | None,
+    order_by: OrderBy,
+    aggregate: str | list[str] | tuple[str, ...] | None,
+) -> pd.DataFrame:
+    """What :func:`labledger.query.runs.runs` returns (built with the collector paused)."""
+    with paused_collector():
+        return _select_frame(st, experiment, include_children, limit, where, order_by, aggregate)
