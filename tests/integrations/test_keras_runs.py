@@ -18,6 +18,8 @@ import labledger as ll
 from labledger.errors import InvalidValueError
 from labledger.integrations.keras import LedgerCallback
 
+from .test_keras import _model
+
 pytestmark = [
     # Keras reading its own variables under NumPy 2 (model.save, get_weights)
     pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning"),
@@ -28,23 +30,6 @@ pytestmark = [
 def digits() -> tuple[np.ndarray, np.ndarray]:
     x, y = load_digits(return_X_y=True)
     return (x / 16.0).astype("float32")[:200], y[:200]
-
-
-def _model(learning_rate=0.01) -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 # -- sweeps, and several fits -------------------------------------------------------------------

@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader, TensorDataset
 import labledger as ll
 from labledger.integrations.lightning import LedgerCallback, LedgerLogger
 
+from .test_lightning_runs import LIGHTNING_WARNINGS
+
 pytestmark = [
-    pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty:UserWarning"),
-    pytest.mark.filterwarnings("ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"),
+    *LIGHTNING_WARNINGS,
     # CSVLogger cannot write a torch dtype hyperparameter to its YAML file
     pytest.mark.filterwarnings("ignore:Skipping 'dtype' parameter because it is not possible:UserWarning"),
 ]

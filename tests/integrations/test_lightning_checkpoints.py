@@ -20,13 +20,11 @@ import labledger as ll
 from labledger.integrations._lightning_tap import Tap
 from labledger.integrations.lightning import LedgerLogger
 
-from .test_lightning_runs import Regressor, _trainer, tiny_loaders
+from .test_lightning_runs import LIGHTNING_WARNINGS, Regressor, _trainer, tiny_loaders
 
 pytestmark = [
     pytest.mark.timeout(120),
-    pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty:UserWarning"),
-    pytest.mark.filterwarnings("ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"),
+    *LIGHTNING_WARNINGS,
 ]
 
 

@@ -17,12 +17,11 @@ import labledger as ll
 from labledger.integrations.lightning import LedgerLogger
 
 from .test_lightning_contracts import _trainer
+from .test_lightning_runs import LIGHTNING_WARNINGS
 
 pytestmark = [
     pytest.mark.timeout(120),
-    pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty:UserWarning"),
-    pytest.mark.filterwarnings("ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"),
+    *LIGHTNING_WARNINGS,
     pytest.mark.filterwarnings("ignore:.*does not have many workers.*:UserWarning"),
 ]
 

@@ -34,12 +34,13 @@ from labledger.integrations.lightning import LedgerCallback, LedgerLogger
 from labledger.lineage import completeness
 from labledger.store.schema import ARTIFACT_KINDS
 
-pytestmark = [
-    pytest.mark.timeout(120),
+#: the third-party warnings every Lightning test module ignores (shared with the other test_lightning_* files)
+LIGHTNING_WARNINGS = [
     pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"),
     pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty:UserWarning"),
     pytest.mark.filterwarnings("ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"),
 ]
+pytestmark = [pytest.mark.timeout(120), *LIGHTNING_WARNINGS]
 
 
 class Regressor(L.LightningModule):

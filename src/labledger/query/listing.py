@@ -84,7 +84,8 @@ def _fold_name(key: str, split: str) -> str:
     return key if split == "test" else f"{split}/{key}"
 
 
-def _select_rows(
+@paused_collector()
+def select_rows(
     st: Backend,
     experiment: str | None,
     include_children: bool,
@@ -92,7 +93,7 @@ def _select_rows(
     where: str | None,
     order_by: OrderBy,
 ) -> list[dict[str, Any]]:
-    """What :func:`labledger.query.runs.run_rows` returns."""
+    """What :func:`labledger.query.runs.run_rows` returns (built with the collector paused)."""
     rows, ids = _listing(st, experiment, include_children, limit, where, order_by)
     by_id = {r["id"]: r for r in rows}
     for r in rows:
@@ -126,7 +127,8 @@ _BASE_COLUMNS = (
 )
 
 
-def _select_frame(
+@paused_collector()
+def select_frame(
     st: Backend,
     experiment: str | None,
     include_children: bool,
@@ -135,7 +137,7 @@ def _select_frame(
     order_by: OrderBy,
     aggregate: str | list[str] | tuple[str, ...] | None,
 ) -> pd.DataFrame:
-    """What :func:`labledger.query.runs.runs` returns."""
+    """What :func:`labledger.query.runs.runs` returns (built with the collector paused)."""
     import pandas as pd
 
     rows, ids = _listing(st, experiment, include_children, limit, where, order_by, brief=True)
@@ -255,30 +257,3 @@ def column_value(row: dict[str, Any], name: str) -> Any:
     if field.kind == "folds":
         return row.get("folds", {}).get(field.key, {}).get(field.agg or "mean")
     return None
-
-
-def select_rows(
-    st: Backend,
-    experiment: str | None,
-    include_children: bool,
-    limit: int | None,
-    where: str | None,
-    order_by: OrderBy,
-) -> list[dict[str, Any]]:
-    """What :func:`labledger.query.runs.run_rows` returns (built with the collector paused)."""
-    with paused_collector():
-        return _select_rows(st, experiment, include_children, limit, where, order_by)
-
-
-def select_frame(
-    st: Backend,
-    experiment: str | None,
-    include_children: bool,
-    limit: int | None,
-    where: str | None,
-    order_by: OrderBy,
-    aggregate: str | list[str] | tuple[str, ...] | None,
-) -> pd.DataFrame:
-    """What :func:`labledger.query.runs.runs` returns (built with the collector paused)."""
-    with paused_collector():
-        return _select_frame(st, experiment, include_children, limit, where, order_by, aggregate)
