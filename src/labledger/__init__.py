@@ -11,23 +11,26 @@ Importing labledger is light: pandas, NumPy and ML frameworks load only when use
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from labledger import errors, plugins
-from labledger.analysis.compare import compare
-from labledger.analysis.leaderboard import leaderboard
-from labledger.lineage.fingerprint import fingerprint
-from labledger.lineage.reproduce import diff_runs, reproduction_plan, verify
-from labledger.lineage.seeds import seed_everything
-from labledger.plugins import hookimpl
-from labledger.query.aggregation import metric_direction
-from labledger.query.runs import ArtifactView, RunView, experiments, get_run, runs
-from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
-from labledger.store import Store, open_store
-from labledger.store.schema import ARTIFACT_KINDS, RUN_STATUSES
-from labledger.tracking.run import NoActiveRunError, Run
-from labledger.tracking.start import active_run, start_run
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from labledger import errors, plugins
+    from labledger.analysis.compare import compare
+    from labledger.analysis.leaderboard import leaderboard
+    from labledger.lineage.fingerprint import fingerprint
+    from labledger.lineage.reproduce import diff_runs, reproduction_plan, verify
+    from labledger.lineage.seeds import seed_everything
+    from labledger.plugins import hookimpl
+    from labledger.query.aggregation import metric_direction
+    from labledger.query.runs import ArtifactView, RunView, experiments, get_run, runs
+    from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
+    from labledger.store import Store, open_store
+    from labledger.store.schema import ARTIFACT_KINDS, RUN_STATUSES
+    from labledger.tracking.run import NoActiveRunError, Run
+    from labledger.tracking.start import active_run, start_run
 
 __version__ = "0.1.0"
 
@@ -73,9 +76,70 @@ __all__ = [
 ]
 
 
+#: Where each public name is defined: imported on first use (PEP 562), so ``import labledger``
+#: loads neither the store nor the plugin machinery, and a name costs only what it needs.
+_LAZY: dict[str, str] = {
+    "ARTIFACT_KINDS": "labledger.store.schema",
+    "RUN_STATUSES": "labledger.store.schema",
+    "ArtifactRecord": "labledger.records",
+    "ArtifactView": "labledger.query.artifacts",
+    "DatasetRecord": "labledger.records",
+    "Fingerprint": "labledger.records",
+    "MetricBatch": "labledger.records",
+    "NoActiveRunError": "labledger.tracking.run",
+    "PipelineRecord": "labledger.records",
+    "Run": "labledger.tracking.run",
+    "RunView": "labledger.query.run_view",
+    "Store": "labledger.store.sqlite",
+    "active_run": "labledger.tracking.start",
+    "compare": "labledger.analysis.compare",
+    "diff_runs": "labledger.lineage.reproduce",
+    "experiments": "labledger.query.runs",
+    "fingerprint": "labledger.lineage.fingerprint",
+    "get_run": "labledger.query.runs",
+    "hookimpl": "labledger.hooks.manager",
+    "leaderboard": "labledger.analysis.leaderboard",
+    "metric_direction": "labledger.query.aggregation",
+    "open_store": "labledger.store",
+    "reproduction_plan": "labledger.lineage.reproduce",
+    "runs": "labledger.query.runs",
+    "seed_everything": "labledger.lineage.seeds",
+    "start_run": "labledger.tracking.start",
+    "verify": "labledger.lineage.reproduce",
+}
+_SUBMODULES = ("errors", "plugins")
+
+
+def __getattr__(name: str) -> object:
+    from importlib import import_module
+
+    if name in _SUBMODULES:
+        return import_module(f"labledger.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labledger' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+_active_run: Callable[[], Run | None] | None = None
+
+
 def _active(action: str) -> Run:
-    run = active_run()
+    global _active_run
+    if _active_run is None:
+        from labledger.tracking.lifecycle import active_run
+
+        _active_run = active_run
+    run = _active_run()
     if run is None:
+        from labledger.tracking.run import NoActiveRunError
+
         raise NoActiveRunError(action)
     return run
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from labledger.errors import SettingsError
@@ -52,10 +51,10 @@ class _Invalid(Exception):
     """Raised by a parser whose message replaces the setting's ``allowed`` text."""
 
 
-@dataclass(frozen=True)
 class Setting:
-    """One environment setting: how to read it and what to say when it is wrong."""
+    """One environment setting: how to read it and what to say when it is wrong (read-only)."""
 
+    __slots__ = ("allowed", "default", "doc", "kind", "name", "parse", "shown_default")
     name: str
     kind: str  # what the table shows: seconds, bytes, flag, path, ...
     default: Any  # the parsed value when unset
@@ -63,6 +62,35 @@ class Setting:
     allowed: str  # what a valid value looks like (used in the error)
     doc: str  # one line: what it changes
     parse: Callable[[str], Any]
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        default: Any,
+        shown_default: str,
+        allowed: str,
+        doc: str,
+        parse: Callable[[str], Any],
+    ) -> None:
+        for field, value in (
+            ("name", name),
+            ("kind", kind),
+            ("default", default),
+            ("shown_default", shown_default),
+            ("allowed", allowed),
+            ("doc", doc),
+            ("parse", parse),
+        ):
+            object.__setattr__(self, field, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __repr__(self) -> str:
+        return f"Setting(name={self.name!r}, kind={self.kind!r}, default={self.default!r})"
 
 
 def _seconds(low: float, high: float) -> Callable[[str], float]:

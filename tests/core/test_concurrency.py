@@ -8,6 +8,8 @@ import sys
 import textwrap
 import threading
 
+import pytest
+
 import labledger as ll
 
 WORKER = """
@@ -66,3 +68,67 @@ def test_two_threads_logging_to_one_run_lose_nothing(run):
         assert view.metric(key)["value"].tolist() == [float(i) for i in range(n)]
     shared = view.metric("shared")
     assert len(shared) == 2 * n and shared["step"].tolist() == list(range(2 * n))
+
+
+def test_points_logged_while_other_threads_flush_are_stored_exactly_once(run):
+    n, stop = 30_000, threading.Event()
+
+    def log(offset: int) -> None:
+        for i in range(n):
+            run.log_metric("shared", float(offset + i), step=offset + i)
+
+    def flush() -> None:
+        while not stop.is_set():
+            run.flush()
+
+    flusher = threading.Thread(target=flush)
+    flusher.start()
+    loggers = [threading.Thread(target=log, args=(k * n,)) for k in range(3)]
+    for t in loggers:
+        t.start()
+    for t in loggers:
+        t.join()
+    stop.set()
+    flusher.join()
+    run.end()
+    shared = ll.get_run(run.id).metric("shared")
+    assert sorted(shared["value"].tolist()) == [float(i) for i in range(3 * n)]
+    assert len(ll.get_run(run.id).metrics) == 3 * n
+
+
+def test_default_steps_continue_from_the_last_point_across_flushes(run):
+    run.log_metric("loss", 0.5, step=41)
+    run.flush()
+    run.log_metric("loss", 0.4)
+    run.log_metrics({"loss": 0.3, "acc": 0.9})
+    run.flush()
+    run.log_metrics({"acc": 0.95}, step=7)
+    run.log_metric("acc", 0.96)
+    run.end()
+    view = ll.get_run(run.id)
+    assert view.metric("loss")["step"].tolist() == [41, 42, 43]
+    assert view.metric("acc")["step"].tolist() == [0, 7, 8]
+
+
+def test_an_interrupted_take_puts_the_points_back_in_order(run, monkeypatch):
+    from labledger.tracking import delivery
+
+    for i in range(10):
+        run.log_metric("loss", float(i), step=i)
+    real = delivery.Event.metrics
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            run.log_metric("loss", 10.0, step=10)  # logged while the take is under way
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery.Event, "metrics", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.flush()
+    monkeypatch.setattr(delivery.Event, "metrics", real)
+    run.log_metric("loss", 11.0, step=11)
+    run.end()
+    assert ll.get_run(run.id).metric("loss")["value"].tolist() == [float(i) for i in range(12)]

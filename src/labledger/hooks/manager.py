@@ -39,6 +39,7 @@ from labledger.errors import PluginError, PluginRegistrationError, StoreWriteErr
 from labledger.hooks import calling
 from labledger.hooks import specs as hookspecs
 from labledger.hooks.calling import in_hook
+from labledger.hooks.entry_points import distribution, entry_points
 from labledger.hooks.reporting import (
     LabledgerWarning,
     PluginWarning,
@@ -54,6 +55,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "IN_CODE",
     "LabledgerWarning",
+    "LedgerPluginManager",
     "PluginWarning",
     "call_each",
     "call_first",
@@ -87,15 +89,66 @@ BUILT_IN, ENTRY_POINT, IN_CODE = "built-in", "entry point", "registered in code"
 
 hookimpl = pluggy.HookimplMarker("labledger")
 
-_pm: pluggy.PluginManager | None = None
+
+class LedgerPluginManager(pluggy.PluginManager):
+    """pluggy's plugin manager, loading the entry-point plugins without ``importlib.metadata``
+    (see :mod:`labledger.hooks.entry_points`); the distributions it reports are the same."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self._entry_point_dists: list[tuple[object, Any]] = []
+
+    def load_setuptools_entrypoints(self, group: str, name: str | None = None) -> int:
+        """Register every plugin of the entry-point group ``group`` (or only the one named ``name``)
+        not already registered or blocked, as :meth:`pluggy.PluginManager.load_setuptools_entrypoints` does.
+
+        :returns: the number of plugins loaded by this call.
+        """
+        count = 0
+        for ep in entry_points(group):
+            if (name is not None and ep.name != name) or self.has_plugin(ep.name) or self.is_blocked(ep.name):
+                continue
+            plugin = ep.load()
+            self.register(plugin, name=ep.name)
+            self._entry_point_dists.append((plugin, ep.dist))
+            count += 1
+        return count
+
+    def list_plugin_distributions(self) -> list[tuple[object, Any]]:
+        """``(plugin, importlib.metadata.Distribution)`` for every plugin loaded through an entry point."""
+        return [(plugin, distribution(dist)) for plugin, dist in self._entry_point_dists]
+
+    def list_plugin_distinfo(self) -> list[tuple[object, Any]]:
+        """``(plugin, distribution)`` for every plugin loaded through an entry point; the distribution
+        also answers ``project_name`` (as pluggy's ``DistFacade`` does)."""
+        return [(plugin, _DistInfo(dist)) for plugin, dist in self.list_plugin_distributions()]
+
+
+class _DistInfo:
+    """A distribution that also answers ``project_name`` (pkg_resources' name for ``metadata["name"]``)."""
+
+    __slots__ = ("_dist",)
+
+    def __init__(self, dist: Any) -> None:
+        self._dist = dist
+
+    @property
+    def project_name(self) -> str:
+        return str(self._dist.metadata["name"])
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._dist, attr)
+
+
+_pm: LedgerPluginManager | None = None
 _pm_lock = threading.RLock()
 _builtins: set[str] = set()
-_shut_down: pluggy.PluginManager | None = None
+_shut_down: LedgerPluginManager | None = None
 _exit_hook_installed = False
 
 
-def _build() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("labledger")
+def _build() -> LedgerPluginManager:
+    pm = LedgerPluginManager("labledger")
     pm.add_hookspecs(hookspecs)
     if settings.trace_plugins():
         calling.trace_to_stderr(pm)
@@ -117,7 +170,7 @@ def _register_builtin(pm: pluggy.PluginManager, module_name: str) -> str | None:
     return name
 
 
-def get_plugin_manager(fresh: bool = False) -> pluggy.PluginManager:
+def get_plugin_manager(fresh: bool = False) -> LedgerPluginManager:
     """The process-wide plugin manager, built on first use.
 
     :param fresh: build a new one (tests use this to start from the defaults).

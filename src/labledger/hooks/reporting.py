@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import traceback
 import warnings
 from collections.abc import Hashable
 
@@ -63,6 +62,8 @@ def report_error(plugin_name: str, hook: str, error: BaseException) -> PluginErr
     >>> report_error("csv-mirror", "labledger_metrics_logged", OSError("disk full"))  # doctest: +SKIP
     PluginError("plugin 'csv-mirror' raised in hook labledger_metrics_logged: OSError: disk full. ...")
     """
+    import traceback  # loaded by the first failure, not by every process
+
     err = PluginError(plugin_name, hook, error)
     detail = "".join(traceback.format_exception(error))
     warn_once(("plugin", plugin_name, hook), f"{err}\n{detail}", PluginWarning)

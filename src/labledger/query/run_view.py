@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+from labledger.errors import InvalidValueError
 from labledger.query import damage as _damage
 from labledger.query.artifacts import ArtifactView
 from labledger.store.integrity import is_sha256
@@ -152,11 +153,34 @@ class RunView:
 
         return history_arrays(self.store, self.id, key)
 
-    def metric(self, key: str) -> pd.DataFrame:
-        """One key's history: columns ``step``, ``epoch``, ``timestamp``, ``value``."""
+    @overload
+    def metric(self, key: str, as_: Literal["pandas"] = "pandas") -> pd.DataFrame: ...
+
+    @overload
+    def metric(self, key: str, as_: Literal["numpy"]) -> dict[str, np.ndarray]: ...
+
+    def metric(self, key: str, as_: str = "pandas") -> pd.DataFrame | dict[str, np.ndarray]:
+        """One key's history, in logging order.
+
+        :param key: the metric's key.
+        :param as_: ``"pandas"`` (default): a DataFrame with columns ``step``, ``epoch``
+            (nullable ``Int64``), ``timestamp`` (seconds since the epoch) and ``value``.
+            ``"numpy"``: the same columns as a dict of NumPy arrays, without building a
+            DataFrame (pandas is not imported): ``step`` (int64), ``epoch`` (int64, -1 where
+            no epoch was given), ``timestamp`` and ``value`` (float64).
+        :raises InvalidValueError: for any other ``as_``.
+
+        >>> loss = ll.get_run("mnist/lr-0.01").metric("loss", as_="numpy")  # doctest: +SKIP
+        >>> loss["value"][loss["step"] >= 1000].min()  # doctest: +SKIP
+        """
+        if as_ not in ("pandas", "numpy"):
+            raise InvalidValueError("as_", as_, "choose 'pandas' (a DataFrame) or 'numpy' (a dict of arrays)")
+        arrays = self.metric_arrays(key)
+        if as_ == "numpy":
+            return arrays
         from labledger.query.histories import history_frame
 
-        return history_frame(self.metric_arrays(key))
+        return history_frame(arrays)
 
     @cached_property
     def metrics(self) -> pd.DataFrame:

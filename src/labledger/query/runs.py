@@ -10,16 +10,29 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from labledger.errors import RunNotFoundError
-from labledger.query.artifacts import ArtifactView
-from labledger.query.run_view import RunView
 from labledger.store import open_store
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from labledger.query.artifacts import ArtifactView
+    from labledger.query.run_view import RunView
     from labledger.store.backend import Backend
 
 __all__ = ["ArtifactView", "RunView", "experiments", "get_run", "resolve_run", "run_rows", "runs"]
+
+
+def __getattr__(name: str) -> object:
+    """The view classes load with the first view (a listing needs neither)."""
+    if name == "RunView":
+        from labledger.query.run_view import RunView
+
+        return RunView
+    if name == "ArtifactView":
+        from labledger.query.artifacts import ArtifactView
+
+        return ArtifactView
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _store(store: str | os.PathLike[str] | Backend | None) -> Backend:
@@ -32,6 +45,8 @@ def resolve_run(ref: str, store: str | os.PathLike[str] | Backend | None = None)
 
     >>> resolve_run("digits-svm/swift-otter-3")  # doctest: +SKIP
     """
+    from labledger.query.run_view import RunView
+
     st = _store(store)
     row = st.run_row(ref)
     if row is None and "/" in ref:

@@ -5,16 +5,15 @@ Readers never write and never wait for writers. They open the file with
 file cannot be created (a read-only folder), with ``immutable=1`` — or on a
 private copy of the database and its WAL when that WAL holds commits, which
 ``immutable`` would not see. Nothing in the database changes, not even the
-journal mode (SQLite may create the empty ``-wal``/``-shm`` companions). What a reader sees is computed at
-read time: a ``running`` run whose process is gone reads as ``crashed``
-(a temporary view ``runs`` over the stored table, see
-:mod:`labledger.store.liveness`), and a store written by an older release
-reads with the columns and tables it lacks shown empty.
+journal mode (SQLite may create the empty ``-wal``/``-shm`` companions). What
+a reader sees is computed at read time: a ``running`` run whose process is gone
+reads as ``crashed`` (a temporary view ``runs``, see :mod:`labledger.store.liveness`),
+and a store written by an older release reads with what it lacks shown empty.
 
 A file is checked before anything touches it: a foreign SQLite database is
-refused unchanged. Writers create the store and run the migrations on their
-first write in a process, retried like every write while another process
-holds the lock; a lock is never reported as damage.
+refused unchanged. Writers create the store (its current schema in one
+transaction) or migrate it on their first write in a process, retried like
+every write while another process holds the lock; a lock is never damage.
 """
 
 from __future__ import annotations
@@ -33,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from labledger.errors import StoreError, StoreVersionError
-from labledger.store import liveness
-from labledger.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
+from labledger.store import liveness, schema
+from labledger.store.schema import SCHEMA_VERSION
 
 __all__ = ["Reader", "open_reader", "prepare_for_writes", "thread_reader"]
 
@@ -58,8 +57,7 @@ class Reader:
     placeholder: bool  # no store yet: an empty in-memory store answers every query
     cookie: int | None  # SQLite's schema cookie when opened on an older schema (re-checked per query)
     immutable: bool = False
-    #: for a placeholder on an existing (empty) database: asks whether it has become a store
-    probe: sqlite3.Connection | None = None
+    probe: sqlite3.Connection | None = None  # a placeholder's empty database: has it become a store?
 
 
 def is_lock(e: sqlite3.Error) -> bool:
@@ -67,8 +65,7 @@ def is_lock(e: sqlite3.Error) -> bool:
     code = getattr(e, "sqlite_errorcode", None)
     if code is not None:
         return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    msg = str(e)
-    return "locked" in msg or "busy" in msg
+    return "locked" in str(e) or "busy" in str(e)
 
 
 def retry_locked(fn: Callable[[], T], seconds: float = LOCK_RETRY_SECONDS) -> T:
@@ -153,33 +150,49 @@ def stored_version(conn: sqlite3.Connection, db_path: Path) -> int:
 
 
 @lru_cache(maxsize=1)
-def _reference_schema() -> dict[str, list[str]]:
-    """Table -> columns of the current schema (built once from the migrations)."""
-    conn = sqlite3.connect(":memory:")
-    for script in MIGRATIONS:
-        for statement in statements(script):
-            conn.execute(statement)
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    schema = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+def _template() -> tuple[bytes, dict[str, list[str]]]:
+    """An empty store built once per process from the current schema: its image, table -> columns."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.executescript(schema.SCHEMA)
+    image, columns = conn.serialize(), _columns(conn)
     conn.close()
-    return schema
+    return image, columns
 
 
-def _install_views(conn: sqlite3.Connection) -> None:
-    """Temporary views over the stored tables: computed run status, and what an older schema lacks."""
+def _columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Table -> columns of the database's main schema (one query)."""
+    columns: dict[str, list[str]] = {}
+    for table, column in conn.execute(
+        "SELECT m.name, p.name FROM main.sqlite_master m, pragma_table_info(m.name, 'main') p "
+        "WHERE m.type = 'table' ORDER BY m.rowid, p.cid"
+    ):
+        columns.setdefault(table, []).append(column)
+    return columns
+
+
+def _reference_schema() -> dict[str, list[str]]:
+    return _template()[1]  # table -> columns of the current schema
+
+
+def _install_views(conn: sqlite3.Connection, current: bool = True) -> None:
+    """Temporary views over the stored tables: computed run status, and what an older schema lacks
+    (a store at the current version lacks nothing: only ``runs`` is checked, and no template built)."""
     liveness.register(conn)
-    have = {t: [r[1] for r in conn.execute(f"PRAGMA main.table_info({t})")] for t in _reference_schema()}
-    for table, columns in _reference_schema().items():
-        stored = set(have[table])
-        if table == "runs":
-            continue
-        if not stored:
-            nulls = ", ".join(f"NULL AS {c}" for c in columns)
-            conn.execute(f"CREATE TEMP VIEW {table} AS SELECT {nulls} WHERE 0")
-        elif stored != set(columns):
-            cols = ", ".join(c if c in stored else f"NULL AS {c}" for c in columns)
-            conn.execute(f"CREATE TEMP VIEW {table} AS SELECT {cols} FROM main.{table}")
-    stored = set(have["runs"])
+    if current:
+        have = reference = {"runs": [r[1] for r in conn.execute("PRAGMA main.table_info(runs)")]}
+    else:
+        have, reference = _columns(conn), _reference_schema()
+        for table, columns in reference.items():
+            stored = set(have.get(table, ()))
+            if table == "runs":
+                continue
+            if not stored:
+                nulls = ", ".join(f"NULL AS {c}" for c in columns)
+                conn.execute(f"CREATE TEMP VIEW {table} AS SELECT {nulls} WHERE 0")
+            elif stored != set(columns):
+                cols = ", ".join(c if c in stored else f"NULL AS {c}" for c in columns)
+                conn.execute(f"CREATE TEMP VIEW {table} AS SELECT {cols} FROM main.{table}")
+    stored = set(have.get("runs", ()))
 
     def col(c: str) -> str:
         return c if c in stored else "NULL"
@@ -188,16 +201,11 @@ def _install_views(conn: sqlite3.Connection) -> None:
         f"status = 'running' AND labledger_crashed(host, pid, heartbeat, {col('pid_start')}, "
         f"{col('pid_ns')}, {col('boot_id')})"
     )
-    select = []
-    for c in _reference_schema()["runs"]:
-        if c == "status":
-            select.append(f"CASE WHEN {dead} THEN 'crashed' ELSE status END AS status")
-        elif c == "end_time":
-            select.append(
-                f"CASE WHEN {dead} THEN coalesce(end_time, heartbeat) ELSE end_time END AS end_time"
-            )
-        else:
-            select.append(f"{col(c)} AS {c}")
+    computed = {
+        "status": f"CASE WHEN {dead} THEN 'crashed' ELSE status END",
+        "end_time": f"CASE WHEN {dead} THEN coalesce(end_time, heartbeat) ELSE end_time END",
+    }
+    select = [f"{computed.get(c, col(c))} AS {c}" for c in reference["runs"]]
     conn.execute(f"CREATE TEMP VIEW runs AS SELECT {', '.join(select)} FROM main.runs")
 
 
@@ -205,21 +213,29 @@ def _uri(db_path: Path, flag: str) -> str:
     return f"file:{urllib.parse.quote(str(db_path))}?{flag}"
 
 
+class _Empty(sqlite3.Connection):
+    """An empty store in memory, copied from the template on the first query (execute() comes too)."""
+
+    _built = False
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._built:
+            self._built = True
+            self.deserialize(_template()[0])
+            _install_views(self)
+        return super().cursor(*args, **kwargs)
+
+
 def _placeholder(probe: sqlite3.Connection | None = None) -> Reader:
-    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    for script in MIGRATIONS:
-        for statement in statements(script):
-            conn.execute(statement)
-    _install_views(conn)
+    """A stand-in for a store not created yet: every query reads an empty store."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, factory=_Empty)
     return Reader(conn, 0, True, None, probe=probe)
 
 
 def open_reader(db_path: Path) -> Reader:
-    """A read-only connection to the store's database (an empty stand-in when there is none yet).
-
-    Raises :class:`StoreError` for a foreign, damaged or unreadable file and
-    :class:`StoreVersionError` for a store from a newer release; changes nothing on disk.
-    """
+    """A read-only connection to the store's database (an empty stand-in when there is none yet);
+    changes nothing on disk. Raises :class:`StoreError` for a foreign, damaged or unreadable file and
+    :class:`StoreVersionError` for a store from a newer release."""
     if not check_file(db_path):
         return _placeholder()
     try:
@@ -248,7 +264,7 @@ def _open_reader(uri: str, db_path: Path, immutable: bool = False) -> Reader:
         version = retry_locked(partial(stored_version, conn, db_path), 30.0)
         if version == 0:  # an empty database: a store once a writer creates it
             return _placeholder(probe=conn)
-        _install_views(conn)
+        _install_views(conn, version == SCHEMA_VERSION)
         cookie = None
         if version < SCHEMA_VERSION:
             cookie = int(conn.execute("PRAGMA main.schema_version").fetchone()[0])
@@ -368,25 +384,16 @@ def _prepare(conn: sqlite3.Connection, db_path: Path) -> bool:
     wal = conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     if current and wal:
         return False
-    if not wal:
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if not current:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            schema.upgrade(conn, stored_version(conn, db_path))  # another process may have migrated meanwhile
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    if not wal:  # after the schema: a new store's empty WAL costs no checkpoint when this closes
         conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = stored_version(conn, db_path)  # another process may have migrated meanwhile
-        if version == 0:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(version INTEGER NOT NULL, applied_at REAL NOT NULL)"
-            )
-        for target in range(version, SCHEMA_VERSION):
-            for statement in statements(MIGRATIONS[target]):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (target + 1, time.time())
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return True

@@ -191,13 +191,17 @@ def _check_rows(conn: sqlite3.Connection, report: FsckReport) -> None:
             report.problems.append(Problem("damaged row", where, f"{sha!r} is not a SHA-256 hex digest"))
     chunks = 0
     sql = (
-        "SELECT c.run_id, k.name, c.seq, c.data FROM metric_chunks c "
+        "SELECT c.run_id, k.name, c.seq, c.count, c.data FROM metric_chunks c "
         "LEFT JOIN metric_keys k ON k.id = c.key_id"
     )
-    for run_id, key, seq, data in _rows(conn, sql):
+    for run_id, key, seq, count, data in _rows(conn, sql):
         chunks += 1
-        try:
-            split_chunk(bytes(data))
+        try:  # either version of the encoding, checked down to its compressed streams
+            points = split_chunk(bytes(data)).points
+            if points != count:
+                raise DamagedChunkError(
+                    f"damaged metric chunk (it holds {points} points, its row says {count})"
+                )
         except (DamagedChunkError, TypeError) as e:
             where = f"metric_chunks ({run_id}, {key!r}, batch {seq})"
             report.problems.append(Problem("damaged chunk", where, str(e)))

@@ -1,15 +1,21 @@
-"""The store's schema as numbered forward migrations.
+"""The store's schema: numbered forward migrations, and the current schema in one script.
 
-``MIGRATIONS[n]`` upgrades a store from version ``n`` to ``n + 1``. A store
-written by an older release is upgraded in place when opened; one written by
-a newer release is refused with :class:`labledger.errors.StoreVersionError`.
-The SQL lives here, apart from the code that runs it, so tests can read it.
+``MIGRATIONS[n]`` upgrades a store from version ``n`` to ``n + 1``: an SQL
+script, or a function of the connection for a step SQL cannot do (v5
+re-encodes the metric chunks). A store written by an older release is
+upgraded in place when opened; one written by a newer release is refused with
+:class:`labledger.errors.StoreVersionError`. A new store is created from
+:data:`SCHEMA` at once, not by replaying the migrations; a test checks that
+both give the same schema. The SQL lives here, apart from the code that runs
+it, so tests can read it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
 FINAL_STATUSES = ("finished", "failed", "killed")
@@ -244,9 +250,139 @@ WHEN NEW.kind != 'code' AND (SELECT status FROM runs WHERE id = NEW.run_id) NOT 
 BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
 """
 
+
+def V5(conn: sqlite3.Connection, batch_bytes: int = 1 << 25, batch_rows: int = 2000) -> None:
+    """v5: every metric chunk re-encoded in version 2 of :mod:`labledger.store.codec` (denser).
+
+    Chunks are read in batches of at most ``batch_bytes`` (or one chunk) and
+    ``batch_rows``, so memory stays bounded; a chunk that cannot be decoded is
+    left as it is (``labledger fsck`` reports it).
+    """
+    from labledger.store.codec import VERSION, DamagedChunkError, upgrade_chunk
+
+    sizes = conn.execute(
+        "SELECT rowid, length(data) FROM metric_chunks WHERE substr(data, 1, 1) != ? ORDER BY rowid",
+        (bytes([VERSION]),),
+    ).fetchall()
+    while sizes:
+        size = end = 0
+        while end < min(len(sizes), batch_rows) and size < batch_bytes:
+            size += sizes[end][1]
+            end += 1
+        batch, sizes = sizes[:end], sizes[end:]
+        marks = ", ".join("?" * len(batch))
+        rows = conn.execute(
+            f"SELECT rowid, data FROM metric_chunks WHERE rowid IN ({marks})", [r for r, _ in batch]
+        )
+        updates = []
+        for rowid, data in rows:
+            try:
+                updates.append((upgrade_chunk(data), rowid))
+            except DamagedChunkError:
+                continue
+        conn.executemany("UPDATE metric_chunks SET data = ? WHERE rowid = ?", updates)
+
+
+#: A step of :data:`MIGRATIONS`: an SQL script, or a function that migrates through the connection.
+Migration = str | Callable[[sqlite3.Connection], None]
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The schema of a store at :data:`SCHEMA_VERSION`, the migrations' outcome in one script.
+SCHEMA = f"""
+CREATE TABLE experiments (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT,
+    created_at REAL NOT NULL);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY, experiment_id INTEGER NOT NULL REFERENCES experiments(id), name TEXT NOT NULL,
+    parent_id TEXT REFERENCES runs(id), status TEXT NOT NULL CHECK (status IN {_in(RUN_STATUSES)}),
+    kind TEXT NOT NULL DEFAULT 'offline' CHECK (kind IN ('offline', 'online')), start_time REAL NOT NULL,
+    end_time REAL, heartbeat REAL NOT NULL, author TEXT, hypothesis TEXT, host TEXT, pid INTEGER,
+    source TEXT, environment TEXT, error TEXT, lineage TEXT, packages_sha TEXT,
+    reproduction_of TEXT REFERENCES runs(id), pid_start INTEGER, pid_ns INTEGER, boot_id TEXT,
+    UNIQUE (experiment_id, name));
+CREATE INDEX runs_parent ON runs(parent_id);
+CREATE INDEX runs_status ON runs(status);
+CREATE TRIGGER runs_final_status BEFORE UPDATE OF status ON runs
+WHEN OLD.status IN {_in(FINAL_STATUSES)} AND NEW.status != OLD.status
+BEGIN SELECT RAISE(ABORT, 'run has ended; its status is final'); END;
+CREATE TABLE params (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)) WITHOUT ROWID;
+CREATE TRIGGER params_immutable BEFORE UPDATE ON params
+BEGIN SELECT RAISE(ABORT, 'params are immutable'); END;
+CREATE TABLE tags (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL,
+    updated_at REAL NOT NULL, PRIMARY KEY (run_id, key)) WITHOUT ROWID;
+CREATE TABLE tag_history (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL, value TEXT NOT NULL, changed_at REAL NOT NULL);
+CREATE INDEX tag_history_run ON tag_history(run_id);
+CREATE TABLE notes (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id),
+    created_at REAL NOT NULL, text TEXT NOT NULL);
+CREATE INDEX notes_run ON notes(run_id);
+CREATE TABLE metric_keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE metric_chunks (run_id TEXT NOT NULL REFERENCES runs(id),
+    key_id INTEGER NOT NULL REFERENCES metric_keys(id), seq INTEGER NOT NULL, count INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (run_id, key_id, seq));
+CREATE TABLE metric_summary (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL,
+    count INTEGER NOT NULL, nan_count INTEGER NOT NULL, last REAL, last_step INTEGER NOT NULL,
+    last_time REAL NOT NULL, min REAL, max REAL, PRIMARY KEY (run_id, key)) WITHOUT ROWID;
+CREATE TABLE datasets (run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, role TEXT NOT NULL,
+    fingerprint TEXT, summary TEXT NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name, role)) WITHOUT ROWID;
+CREATE TABLE folds (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, split TEXT NOT NULL,
+    fold INTEGER NOT NULL, value REAL, PRIMARY KEY (run_id, key, split, fold)) WITHOUT ROWID;
+CREATE TABLE fold_stats (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, split TEXT NOT NULL,
+    n INTEGER NOT NULL, mean REAL, std REAL, min REAL, max REAL,
+    PRIMARY KEY (run_id, key, split)) WITHOUT ROWID;
+{"".join(_OPEN_GUARD.format(table=t) for t in _GUARDED if t != "artifacts")}
+CREATE TABLE package_sets (sha256 TEXT PRIMARY KEY, packages TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE pipelines (run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL,
+    version TEXT NOT NULL, structure TEXT NOT NULL, text TEXT, created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name)) WITHOUT ROWID;
+CREATE INDEX pipelines_version ON pipelines(version);
+CREATE INDEX datasets_fingerprint ON datasets(fingerprint);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
+{_OPEN_GUARD.format(table="pipelines")}
+CREATE TABLE artifacts (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id),
+    name TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN {_in(ARTIFACT_KINDS)}), sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, media_type TEXT NOT NULL, metadata TEXT NOT NULL, created_at REAL NOT NULL,
+    UNIQUE (run_id, name));
+CREATE TRIGGER artifacts_run_open BEFORE INSERT ON artifacts
+WHEN NEW.kind != 'code' AND (SELECT status FROM runs WHERE id = NEW.run_id) NOT IN ('running', 'crashed')
+BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
+"""
+#: The table recording the versions applied (every store has it).
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at REAL NOT NULL)"
+)
+
+
+@lru_cache(maxsize=1)
+def schema_statements() -> tuple[str, ...]:
+    """:data:`SCHEMA` split into statements, once per process."""
+    return tuple(statements(SCHEMA))
+
+
+def migrate(conn: sqlite3.Connection, step: Migration) -> None:
+    """Apply one step of :data:`MIGRATIONS` inside the caller's transaction."""
+    if callable(step):
+        step(conn)
+        return
+    for statement in statements(step):
+        conn.execute(statement)
+
+
+def upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store at ``version`` to :data:`SCHEMA_VERSION` inside the caller's transaction, each
+    version recorded: a new one (``version`` 0) gets :data:`SCHEMA` at once, an older one its migrations."""
+    done = []
+    if version == 0:
+        for statement in (VERSION_TABLE, *schema_statements()):
+            conn.execute(statement)
+        done.append(SCHEMA_VERSION)
+    for target in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+        migrate(conn, MIGRATIONS[target])
+        done.append(target + 1)
+    conn.executemany("INSERT INTO schema_version VALUES (?, ?)", [(v, time.time()) for v in done])
 
 
 def statements(script: str) -> Iterator[str]:

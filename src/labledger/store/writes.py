@@ -159,20 +159,23 @@ class WritesMixin:
             # columns can differ in length only if logging was interrupted mid-point
             n = min(n, len(s.steps), len(s.epochs), len(s.timestamps))
             values = s.values if n == len(s.values) else s.values[:n]
-            chunk = encode_chunk(s.steps[:n], s.epochs[:n], s.timestamps[:n], values)
-            finite = [v for v in values if v == v]
+            if n != len(s.steps) or n != len(s.epochs) or n != len(s.timestamps):
+                chunk = encode_chunk(s.steps[:n], s.epochs[:n], s.timestamps[:n], values)
+            else:
+                chunk = encode_chunk(s.steps, s.epochs, s.timestamps, values)
+            lo, hi, nans = _range(values)
             last = values[-1]
             summaries.append(
                 (
                     batch.run_id,
                     key,
                     n,
-                    n - len(finite),
+                    nans,
                     None if math.isnan(last) else last,
                     s.steps[n - 1],
                     s.timestamps[n - 1],
-                    min(finite) if finite else None,
-                    max(finite) if finite else None,
+                    lo,
+                    hi,
                 )
             )
             chunks.append((key, n, chunk))
@@ -319,3 +322,14 @@ class WritesMixin:
 
         with self.write() as conn:
             return persist_crashed(conn, stale_after)
+
+
+def _range(values: Sequence[float]) -> tuple[float | None, float | None, int]:
+    """``(min, max, NaN count)`` of a batch's values; min and max skip NaN (``None`` when all are NaN)."""
+    total = sum(values)  # NaN only when a value is NaN or both infinities are present
+    if total == total:
+        return min(values), max(values), 0
+    finite = [v for v in values if v == v]
+    if not finite:
+        return None, None, len(values)
+    return min(finite), max(finite), len(values) - len(finite)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from labledger.errors import (
     FoldsConflictError,
@@ -30,17 +30,16 @@ from labledger.tracking.run_delivery import (
     _ENDED,
     _ENDING,
     _OPEN,
-    WAKE_POINTS,
     DeliveryMixin,
 )
 from labledger.tracking.run_lineage import LineageMixin
+from labledger.tracking.run_metrics import MetricsMixin
 
 if TYPE_CHECKING:
     from labledger.store import Store
 
 __all__ = ["NoActiveRunError", "Run"]
 
-_STEP_LIMIT = _validate.STEP_LIMIT
 _now = time.time
 
 
@@ -54,7 +53,7 @@ class NoActiveRunError(LabledgerError):
         )
 
 
-class Run(DeliveryMixin, AssetsMixin, LineageMixin):
+class Run(MetricsMixin, DeliveryMixin, AssetsMixin, LineageMixin):
     """One execution of an experiment: params, metrics, artifacts, tags and notes.
 
     Create runs with :func:`labledger.start_run`. A run is a context manager:
@@ -105,13 +104,14 @@ class Run(DeliveryMixin, AssetsMixin, LineageMixin):
         self.plugin_errors: list[LabledgerError] = []
         self._state = _OPEN
         self._lock = threading.Lock()
-        # key -> [step, epoch, timestamp, value, step, ...]: one extend per point, which a signal
-        # cannot split (the columns of a point never get out of step)
+        # key -> [step, epoch, timestamp, value, step, ...]: one extend per point, which neither a
+        # signal nor another thread can split (the columns of a point never get out of step).
+        # A key's list lives as long as the run; the writer removes the points it takes from its
+        # front (see DeliveryMixin._take_points), so logging needs no lock.
         self._buf: dict[str, list[Any]] = {}
-        self._pending = 0
         self._seq = 0
         self._outbox = Outbox(self)
-        self._next_step: dict[str, int] = {}
+        self._last_step: dict[str, int] = {}  # the step of each key's last point taken by the writer
         self._metric_keys: set[str] = set()
         self._params: dict[str, str] = {}
         self._folds: dict[tuple[str, str], list[float]] = {}
@@ -177,82 +177,6 @@ class Run(DeliveryMixin, AssetsMixin, LineageMixin):
     def params(self) -> dict[str, Any]:
         """The params logged so far (a copy)."""
         return {k: _loads(v) for k, v in self._params.items()}
-
-    # -- metrics (hot path) ----------------------------------------------
-
-    def log_metric(self, key: str, value: Any, step: int | None = None, epoch: int | None = None) -> None:
-        """Log one metric point; it is buffered and written in the background.
-
-        ``step`` defaults to one more than this key's previous step (0 first).
-        NaN and ±inf are stored as they are.
-
-        >>> run.log_metric("val/loss", 0.31, step=3, epoch=3)  # doctest: +SKIP
-        """
-        if self._state is not _OPEN:
-            self._raise_closed("log a metric")
-        if key not in self._metric_keys:
-            self._new_metric_key(key)
-        if type(value) is not float:
-            value = _validate.metric_value(key, value)
-        if step is not None and (type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT):
-            step = _validate.step_value(key, step)
-        if epoch is not None:
-            epoch = _validate.step_value(key, epoch, "epoch")
-        t = _now()
-        with self._lock:
-            points = self._buf.get(key)
-            if points is None:
-                points = self._buf[key] = []
-            if step is None:
-                step = self._next_step.get(key, 0)
-            self._next_step[key] = step + 1
-            points.extend((step, epoch, t, value))
-            self._pending += 1
-            pending = self._pending
-        if pending >= WAKE_POINTS:
-            self._backpressure(pending)
-
-    def log_metrics(
-        self, metrics: Mapping[str, Any], step: int | None = None, epoch: int | None = None
-    ) -> None:
-        """Log several metrics at one step; buffered and written in the background.
-
-        Every value is checked before any is buffered, so a bad value logs nothing.
-
-        >>> run.log_metrics({"train/loss": 0.4, "val/acc": 0.9}, step=5, epoch=5)  # doctest: +SKIP
-        """
-        if self._state is not _OPEN:
-            self._raise_closed("log metrics")
-        known = self._metric_keys
-        items = []
-        for key, value in metrics.items():
-            if key not in known:
-                self._new_metric_key(key)
-            if type(value) is not float:
-                value = _validate.metric_value(key, value)
-            items.append((key, value))
-        if step is not None and (type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT):
-            step = _validate.step_value("step", step)
-        if epoch is not None:
-            epoch = _validate.step_value("epoch", epoch, "epoch")
-        t = _now()
-        with self._lock:
-            buf = self._buf
-            next_step = self._next_step
-            for key, value in items:
-                points = buf.get(key)
-                if points is None:
-                    points = buf[key] = []
-                st = next_step.get(key, 0) if step is None else step
-                next_step[key] = st + 1
-                points.extend((st, epoch, t, value))
-            self._pending += len(items)
-            pending = self._pending
-        if pending >= WAKE_POINTS:
-            self._backpressure(pending)
-
-    def _new_metric_key(self, key: Any) -> None:
-        self._metric_keys.add(_validate.check_key(key, "metric key"))
 
     # -- cross-validation folds ------------------------------------------
 
@@ -374,7 +298,7 @@ class Run(DeliveryMixin, AssetsMixin, LineageMixin):
         if self._state is not _OPEN:
             self._raise_closed(action)
 
-    def _raise_closed(self, action: str) -> None:
+    def _raise_closed(self, action: str) -> NoReturn:
         if self._state is _DETACHED:
             raise LabledgerError(
                 f"cannot {action}: run {self.id} belongs to process {self.pid}; this forked "

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from labledger.store import Store
     from labledger.tracking.run import Run
 
-#: Buffered points per run before the logging thread flushes by itself (back-pressure).
+#: Buffered points of one key before the logging thread delivers them itself (back-pressure).
 MAX_PENDING_POINTS = 500_000
-#: Buffered points per run that wake the background writer early.
+#: Buffered points of one key that wake the background writer early.
 WAKE_POINTS = 100_000
 
 _OPEN, _ENDING, _ENDED, _DETACHED = "open", "ending", "ended", "detached"
@@ -41,7 +41,7 @@ class DeliveryMixin:
     _state: str
     _lock: threading.Lock
     _buf: dict[str, list[Any]]
-    _pending: int
+    _last_step: dict[str, int]
     _seq: int
     _outbox: Outbox
     _background_reported: bool
@@ -51,29 +51,51 @@ class DeliveryMixin:
         return cast("Run", self)
 
     def _backpressure(self, pending: int) -> None:
+        """A key holds ``pending`` buffered points (at least :data:`WAKE_POINTS`)."""
         if pending >= MAX_PENDING_POINTS:
             # the logging thread delivers itself: memory stays bounded (spilled while the store fails)
             self._take_points()
             self._outbox.drain(retry=False)
-        else:
+        elif pending == WAKE_POINTS:  # once per crossing, not on every point until the writer runs
             _lifecycle.wake_writer()
 
     def _take_points(self) -> bool:
-        """Move the buffered points into the outbox as one batch. Returns whether there were any."""
+        """Move the buffered points into the outbox as one batch. Returns whether there were any.
+
+        Logging appends to each key's list without a lock; this takes the points present
+        from the front of each list (a copy and a delete, between which no other thread
+        runs), so a point appended meanwhile stays for the next batch. Takers hold the
+        run's lock. Should a signal's exception interrupt the take before the batch is
+        queued, the points go back to the front of their lists: nothing is lost or doubled.
+        """
         with self._lock:
-            if not self._buf:
-                return False
-            buf, seq, outbox = self._buf, self._seq, self._outbox
-            event = Event.metrics(seq, buf, self._pending)
-            ticket = outbox.tickets + 1
-            event.ticket = ticket
-            # No call between these stores and the append (Outbox.put inlined): a signal cannot
-            # land between them, so the points are either still buffered or queued, once.
-            self._buf = {}
-            self._pending = 0
-            self._seq = seq + 1
-            outbox.tickets = ticket
-            outbox.events.append(event)
+            buf, last, outbox = self._buf, self._last_step, self._outbox
+            raw: dict[str, list[Any]] = {}
+            items = 0
+            event: Event | None = None
+            try:
+                for key, points in buf.items():
+                    n = len(points)
+                    if n:
+                        raw[key] = points[:n]
+                        del points[:n]
+                        items += n
+                if not raw:
+                    return False
+                for key, taken in raw.items():
+                    last[key] = taken[-4]
+                seq = self._seq
+                event = Event.metrics(seq, raw, items >> 2)
+                ticket = outbox.tickets + 1
+                event.ticket = ticket
+                self._seq = seq + 1
+                outbox.tickets = ticket
+                outbox.events.append(event)
+            except BaseException:
+                if event is None or not outbox.events or outbox.events[-1] is not event:
+                    for key, taken in raw.items():
+                        buf[key][:0] = taken
+                raise
         return True
 
     def _deliver(self) -> bool:
@@ -160,7 +182,6 @@ class DeliveryMixin:
     def _detach(self) -> None:
         self._state = _DETACHED
         self._buf = {}
-        self._pending = 0
         self._lock = threading.Lock()
         self._outbox = Outbox(self._as_run)
 
