@@ -38,6 +38,7 @@ from labledger import settings
 from labledger.errors import PluginError, PluginRegistrationError, StoreWriteError
 from labledger.hooks import calling
 from labledger.hooks import specs as hookspecs
+from labledger.hooks.bypass import ENTRY_POINT_GROUP
 from labledger.hooks.calling import in_hook
 from labledger.hooks.entry_points import distribution, entry_points
 from labledger.hooks.reporting import (
@@ -76,7 +77,6 @@ __all__ = [
     "warn_once",
 ]
 
-ENTRY_POINT_GROUP = "labledger"
 #: Built-in plugins, registered through the same ``register`` as third parties: the SQLite store
 #: (serves folders, keeps artifact bytes, writes every event), dataset fingerprints, export formats.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -184,6 +184,11 @@ def get_plugin_manager(fresh: bool = False) -> LedgerPluginManager:
                 atexit.register(shutdown)
                 _exit_hook_installed = True
         return _pm
+
+
+def get_plugin_manager_if_built() -> LedgerPluginManager | None:
+    """The process-wide plugin manager if it has been built, else ``None`` (nothing is built)."""
+    return _pm
 
 
 def _forget() -> None:

@@ -14,7 +14,7 @@ import threading
 import warnings
 from typing import Any
 
-from labledger.hooks.manager import LabledgerWarning
+from labledger.hooks.reporting import LabledgerWarning
 
 __all__ = ["DamagedRecordWarning", "DamagedValue", "loads", "report"]
 

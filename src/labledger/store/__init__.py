@@ -16,8 +16,9 @@ from typing import TypeVar, overload
 
 from labledger import settings
 from labledger.errors import StorePluginDisabledError, StoreURIError
-from labledger.hooks import manager as plugins
+from labledger.hooks.bypass import only_builtin_plugins
 from labledger.store.backend import Backend
+from labledger.store.blobs import BlobStore
 from labledger.store.location import local_folder, scheme
 from labledger.store.sqlite import Store
 
@@ -72,7 +73,14 @@ def open_store(path: str | os.PathLike[str] | Backend | None = None, *, create: 
     if path is not None and not isinstance(path, str | os.PathLike):
         return path  # already a store
     location = os.fspath(path if path is not None else default_store_path())
-    store: Backend | None = plugins.get_plugin_manager().hook.labledger_open_store(uri=location)
+    folder = local_folder(location) if only_builtin_plugins() else None
+    store: Backend | None
+    if folder is not None:  # the built-in plugin's answer, without building the plugin manager
+        store = open_local(folder)
+    else:
+        from labledger.hooks import manager as plugins
+
+        store = plugins.get_plugin_manager().hook.labledger_open_store(uri=location)
     if store is None:
         raise _unserved(location)
     if create:
@@ -81,6 +89,8 @@ def open_store(path: str | os.PathLike[str] | Backend | None = None, *, create: 
 
 
 def _unserved(location: str) -> Exception:
+    from labledger.hooks import manager as plugins
+
     pm = plugins.get_plugin_manager()
     if local_folder(location) is not None and not pm.has_plugin(SQLITE_PLUGIN):
         return StorePluginDisabledError(SQLITE_PLUGIN, location)
@@ -97,7 +107,12 @@ def open_local(folder: Path) -> Store:
         store = _open.get(folder)
     if store is not None:
         return store
-    blobs = plugins.get_plugin_manager().hook.labledger_artifact_store(uri=folder.as_uri())
+    if only_builtin_plugins():  # the built-in plugin's answer (labledger.store.sink)
+        blobs: BlobStore | None = BlobStore(folder / "artifacts")
+    else:
+        from labledger.hooks import manager as plugins
+
+        blobs = plugins.get_plugin_manager().hook.labledger_artifact_store(uri=folder.as_uri())
     if blobs is None:
         raise StoreURIError(folder.as_uri(), "file", "labledger_artifact_store", "artifact store")
     opened = Store(folder, blobs=blobs)
