@@ -125,3 +125,19 @@ def test_child_runs_inherit_their_parents_lineage(store_path):
     assert view.lineage["inherited_from"] == parent.id
     assert view.lineage["packages_sha256"] == ll.get_run(parent.id).lineage["packages_sha256"]
     assert view.environment == {}
+
+
+def test_the_entry_script_is_resolved_again_when_argv_or_the_folder_changes(tmp_path, monkeypatch):
+    from labledger.lineage.capture import script_path
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.py").write_text("")
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    monkeypatch.chdir(tmp_path / "a")
+    assert script_path() == (tmp_path / "a" / "train.py").resolve()
+    assert script_path() == (tmp_path / "a" / "train.py").resolve()
+    monkeypatch.chdir(tmp_path / "b")
+    assert script_path() == (tmp_path / "b" / "train.py").resolve()
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "a" / "train.py")])
+    assert script_path() == (tmp_path / "a" / "train.py").resolve()

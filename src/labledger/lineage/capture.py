@@ -91,14 +91,27 @@ def _git(cwd: Path, *args: str) -> str | None:
     return out.stdout.decode("utf-8", "replace")
 
 
+_scripts: dict[tuple[str, str | None, str], Path | None] = {}
+
+
 def script_path() -> Path | None:
-    """The entry script of this process (``sys.argv[0]``, else ``__main__.__file__``), if any."""
+    """The entry script of this process (``sys.argv[0]``, else ``__main__.__file__``), if any.
+
+    Resolved once per (argv[0], ``__main__.__file__``, working folder): every run start asks.
+    """
     argv0 = sys.argv[0] if sys.argv else ""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    key = (argv0, path if isinstance(path, str) else None, os.getcwd())
+    if key in _scripts:
+        return _scripts[key]
     if argv0 and argv0 not in ("-c", "-m") and os.path.isfile(argv0):
-        return Path(argv0).resolve()
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    return Path(path).resolve() if path and os.path.isfile(path) else None
+        found: Path | None = Path(argv0).resolve()
+    else:
+        found = Path(path).resolve() if isinstance(path, str) and os.path.isfile(path) else None
+    if len(_scripts) > 64:
+        _scripts.clear()
+    _scripts[key] = found
+    return found
 
 
 def capture_code() -> tuple[dict[str, Any], bytes | None]:

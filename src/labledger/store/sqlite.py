@@ -75,6 +75,7 @@ class Store(WritesMixin, ReadsMixin, SelectionMixin):
         self._ready_pid: int | None = None  # the process that has made the store ready for writes
         self._generation = 0  # bumped when this process creates or upgrades the store: readers reopen
         self._persisted_at = -math.inf
+        self._package_json: tuple[str, str] | None = None
         self._open_checked()
 
     def __repr__(self) -> str:

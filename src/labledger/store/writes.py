@@ -44,6 +44,7 @@ class WritesMixin:
     _local: threading.local
     _key_ids: dict[str, int]
     _persisted_at: float
+    _package_json: tuple[str, str] | None  # the last package set written: (sha256, JSON)
 
     def write(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by Store
         raise NotImplementedError
@@ -267,15 +268,19 @@ class WritesMixin:
 
     def record_lineage(self, run_id: str, lineage: dict[str, Any], packages: dict[str, str] | None) -> None:
         """Merge lineage sections into the run's lineage; store a package set once per digest."""
+        sha = lineage.get("packages_sha256") if packages is not None else None
+        text = None
+        if sha is not None:  # every run of a process has the same set: its JSON is made once
+            known = self._package_json
+            text = known[1] if known is not None and known[0] == sha else dumps(packages)
+            self._package_json = (sha, text)
         with self.write() as conn:
-            if packages is not None and "packages_sha256" in lineage:
+            if sha is not None:
                 conn.execute(
                     "INSERT OR IGNORE INTO package_sets (sha256, packages, created_at) VALUES (?, ?, ?)",
-                    (lineage["packages_sha256"], dumps(packages), time.time()),
+                    (sha, text, time.time()),
                 )
-                conn.execute(
-                    "UPDATE runs SET packages_sha = ? WHERE id = ?", (lineage["packages_sha256"], run_id)
-                )
+                conn.execute("UPDATE runs SET packages_sha = ? WHERE id = ?", (sha, run_id))
             conn.execute(
                 "UPDATE runs SET lineage = json_patch(coalesce(lineage, '{}'), ?) WHERE id = ?",
                 (json.dumps(lineage, allow_nan=False, default=str), run_id),
