@@ -150,18 +150,29 @@ class Outbox:
         while self._waiting(target):
             if self.refused is not None and not retry and time.monotonic() < self.retry_at:
                 return False
-            if not self.lock.acquire(wait):
+            if wait:
+                # `with` takes the lock and enters the block that releases it with no check for
+                # signals between them: a SIGTERM or Ctrl-C landing here never leaves it held
+                with self.lock:
+                    self._deliver_owned(target, me)
+            elif self.lock.acquire(False):  # only from inside a hook or a background thread
+                try:
+                    self._deliver_owned(target, me)
+                finally:
+                    self.lock.release()
+            else:
                 return False  # another thread is delivering; the writer takes the rest
-            self.owner = me
-            try:
-                self._deliver_upto(target)
-            finally:
-                self.owner = 0
-                self.lock.release()
             if self.refused is not None:
                 return not self._waiting(target)
             retry = True
         return True
+
+    def _deliver_owned(self, target: int, me: int) -> None:
+        try:
+            self.owner = me
+            self._deliver_upto(target)
+        finally:
+            self.owner = 0
 
     def _waiting(self, target: int) -> bool:
         events = self.events
