@@ -9,7 +9,6 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import zlib
 from array import array
 
 import numpy as np
@@ -28,6 +27,8 @@ from labledger.store.codec import (
     upgrade_chunk,
 )
 from labledger.store.fsck import fsck
+
+from ..chunks_v1 import v1_chunk
 
 
 def _float(bits: int) -> float:
@@ -50,20 +51,6 @@ SPECIALS = [
 
 def _bits(values: list[float]) -> bytes:
     return array("d", values).tobytes()
-
-
-def _v1_chunk(
-    steps: list[int], epochs: list[int | None], timestamps: list[float], values: list[float]
-) -> bytes:
-    """A chunk in version 1, as labledger wrote it up to schema v4."""
-
-    def deltas(xs: list[int]) -> bytes:
-        return array("q", [b - a for a, b in zip([0, *xs], xs, strict=False)]).tobytes()
-
-    ms = [int(t * 1000.0) for t in timestamps]
-    packed = deltas(steps) + deltas([-1 if e is None else e for e in epochs]) + deltas(ms)
-    z = zlib.compress(packed, 1)
-    return struct.pack("<BII", 1, len(values), len(z)) + z + array("d", values).tobytes()
 
 
 def _check(
@@ -148,7 +135,7 @@ def test_version_1_chunks_are_read_and_upgraded_point_for_point():
     for n in (0, 1, 2, 900, 5000):
         steps, epochs, ts, values = _columns(rnd, n, 3)
         steps = sorted(rnd.randrange(-(1 << 40), 1 << 40) for _ in range(n))  # version 1 stores plain deltas
-        old = _v1_chunk(steps, epochs, ts, values)
+        old = v1_chunk(steps, epochs, ts, values)
         _check(old, steps, epochs, ts, values)
         new = upgrade_chunk(old)
         assert new[0] == VERSION and len(new) < len(old) + 64
@@ -164,7 +151,7 @@ def test_a_history_of_many_chunks_of_both_versions_decodes_as_each_chunk_alone()
         steps, epochs, ts, values = _columns(rnd, n, i)
         if i % 5 == 4:
             steps = list(range(n))
-            blobs.append(_v1_chunk(steps, epochs, ts, values))
+            blobs.append(v1_chunk(steps, epochs, ts, values))
         else:
             blobs.append(encode_chunk(steps, epochs, ts, values))
     total = sum(split_chunk(b).points for b in blobs)

@@ -7,8 +7,6 @@ import re
 import shutil
 import sqlite3
 import struct
-import zlib
-from array import array
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from labledger.store.codec import VERSION as CODEC_VERSION
 from labledger.store.codec import decode_chunk_lists
 from labledger.store.fsck import fsck
 from labledger.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, V5, migrate
+
+from ..chunks_v1 import v1_chunk
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store-v1"
 
@@ -205,7 +205,7 @@ def test_v5_reencodes_in_bounded_batches_and_leaves_a_damaged_chunk_as_it_is():
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.execute("CREATE TABLE metric_chunks (count INTEGER, data BLOB)")
     blobs = [
-        _v1_chunk(
+        v1_chunk(
             list(range(i, i + n)), [None] * n, [1.7e9 + j for j in range(n)], [1 / (j + 1) for j in range(n)]
         )
         for i, n in enumerate((1, 50, 3000, 7, 0, 400))
@@ -221,17 +221,3 @@ def test_v5_reencodes_in_bounded_batches_and_leaves_a_damaged_chunk_as_it_is():
     assert conn.execute("SELECT count(*) FROM metric_chunks WHERE substr(data, 1, 1) = x'01'").fetchone() == (
         1,
     )
-
-
-def _v1_chunk(
-    steps: list[int], epochs: list[int | None], timestamps: list[float], values: list[float]
-) -> bytes:
-    """A chunk in version 1, as labledger wrote it up to schema v4."""
-
-    def deltas(xs: list[int]) -> bytes:
-        return array("q", [b - a for a, b in zip([0, *xs], xs, strict=False)]).tobytes()
-
-    ms = [int(t * 1000.0) for t in timestamps]
-    packed = deltas(steps) + deltas([-1 if e is None else e for e in epochs]) + deltas(ms)
-    z = zlib.compress(packed, 1)
-    return struct.pack("<BII", 1, len(values), len(z)) + z + array("d", values).tobytes()

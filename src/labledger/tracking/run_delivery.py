@@ -80,10 +80,9 @@ class DeliveryMixin:
                         raw[key] = points[:n]
                         del points[:n]
                         items += n
+                        last[key] = raw[key][-4]
                 if not raw:
                     return False
-                for key, taken in raw.items():
-                    last[key] = taken[-4]
                 seq = self._seq
                 event = Event.metrics(seq, raw, items >> 2)
                 ticket = outbox.tickets + 1
