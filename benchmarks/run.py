@@ -31,6 +31,10 @@ table's footnote):
   process's first), into a second new store, and the median of 20 into an existing store.
   MLflow: ``set_tracking_uri`` + ``set_experiment`` + ``start_run`` on a new SQLite file, then
   ``start_run``; DVCLive: ``Live(dir=...)``.
+- W9, W10: the web dashboard (``labledger ui``, ``mlflow server``) started as a server process,
+  its first request (cold) and the median of 10 more (warm), for the first page of a 10,000-run
+  experiment (W9) and a 1,000,000-point metric as a chart (W10); see ``ui_serving.py``.
+  DVCLive has no server.
 
 Every figure is the median of ``--repeat`` rounds (min–max beside it), each round in a fresh
 interpreter (this script with ``--worker``) and a fresh temporary folder; MLflow uses a
@@ -57,6 +61,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import ui_serving  # noqa: E402
 from update_readme import TOOLS, print_table, rows, update_all  # noqa: E402
 from workloads import (  # noqa: E402
     CURVES,
@@ -73,7 +78,7 @@ from workloads import (  # noqa: E402
     w4_params,
 )
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", *ui_serving.WORKLOADS)
 #: W5 alternates untracked and tracked searches this many times at most (the best of each is kept)
 W5_ROUNDS = 3
 WORKER_TIMEOUT = 1800.0
@@ -608,6 +613,8 @@ def measure(tool: str, workload: str, scale: float, repeat: int, log: Callable[[
             rounds = _imports(tool, repeat)
         except subprocess.CalledProcessError as e:
             rounds = [{"error": f"import failed ({e.returncode})"}]
+    elif workload in ui_serving.WORKLOADS:
+        rounds = ui_serving.rounds(tool, workload, scale, repeat, log, _env)
     else:
         rounds = _rounds(tool, workload, scale, repeat, log)
     good = [r for r in rounds if "error" not in r and "unavailable" not in r]
@@ -654,7 +661,7 @@ def run_all(
         "machine": machine(),
         "scale": scale,
         "repeat": repeat,
-        "sizes": sizes(scale),
+        "sizes": {**sizes(scale), **ui_serving.sizes(scale)},
         "versions": {t: _version(t) for t in TOOLS},
         "results": {t: {} for t in TOOLS},
     }
@@ -696,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS)
     )
-    parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated subset of W1..W8")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated subset of W1..W10")
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "STAGE"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--info", type=Path, help=argparse.SUPPRESS)

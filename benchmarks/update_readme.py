@@ -49,6 +49,12 @@ FIGURES: list[tuple[str, str, str, str, float | None, bool]] = [
     ("W8", "new_first_ms", "start_run, new store, first in process", "ms", 5.0, True),
     ("W8", "new_second_ms", "start_run, 2nd new store (warm process)", "ms", 5.0, True),
     ("W8", "existing_ms", "start_run, existing store (median of 20)", "ms", 0.3, True),
+    ("W9", "page_cold_ms", "{W9}-run experiment page, 1st request", "ms", 300.0, True),
+    ("W9", "page_warm_ms", "the same, warm", "ms", 300.0, True),
+    ("W9", "json_cold_ms", "its 50 runs as JSON, 1st request", "ms", None, True),
+    ("W9", "json_warm_ms", "the same, warm", "ms", None, True),
+    ("W10", "cold_ms", "{W10}-pt metric as a chart, 1st request", "ms", 200.0, True),
+    ("W10", "warm_ms", "the same, warm", "ms", 200.0, True),
 ]
 
 #: what each peer does differently, named in the footnote when its size differs from labledger's
@@ -126,7 +132,7 @@ def rows(doc: dict[str, Any], workloads: list[str]) -> list[dict[str, str]]:
     for w, key, template, unit, target, lower in FIGURES:
         if w not in workloads:
             continue
-        row = {"id": w, "workload": label(template, doc), "unit": unit}
+        row = {"id": w, "key": key, "workload": label(template, doc), "unit": unit}
         ours = results["labledger"].get(w, {}).get("median", {}).get(key)
         for tool in TOOLS:
             res = results[tool]
@@ -229,19 +235,30 @@ class MarkersNotFoundError(Exception):
     """The file has no ``<!-- bench:start -->`` … ``<!-- bench:end -->`` block."""
 
 
-def markdown(doc: dict[str, Any]) -> str:
-    """The results as a Markdown paragraph, table and footnote."""
+#: Figures the docs' table shows and the README's leaves out (it has a size limit).
+DOCS_ONLY = {("W9", "json_cold_ms"), ("W9", "json_warm_ms")}
+_RANGE = re.compile(r" \([^()]*–[^()]*\)")
+
+
+def markdown(doc: dict[str, Any], compact: bool = False) -> str:
+    """The results as a Markdown paragraph, table and footnote (``compact``: medians only, the
+    ranges left to the docs' copy)."""
+    spread = "the ranges are in docs/benchmarks.md" if compact else "(min–max)"
     lines = [
         f"`benchmarks/run.py`, {doc['date']}, {doc['machine']}, "
         f"scale {doc['scale']}, {_versions(doc)}. Each cell: median of {doc['repeat']} rounds, "
-        "each in a fresh interpreter (min–max); *first in process* is the cold figure. "
-        "MLflow on SQLite. Ratio = labledger ÷ peer.",
+        f"each in a fresh interpreter; {spread}; *first in process* / *1st request* is the cold "
+        "figure. MLflow on SQLite. Ratio = labledger ÷ peer.",
         "",
         "| " + " | ".join(title for _, title in COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
     ]
     for row in doc["table"]:
+        if compact and (row["id"], row.get("key")) in DOCS_ONLY:
+            continue
         cells = [str(row[k]).replace("|", "\\|") for k, _ in COLUMNS]
+        if compact:
+            cells = [_RANGE.sub("", c) for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     extra = notes(doc)
     if extra:
@@ -249,7 +266,7 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, doc: dict[str, Any]) -> None:
+def update_readme(readme: Path, doc: dict[str, Any], compact: bool = False) -> None:
     """Replace the text between the markers in ``readme`` with the table of ``doc``."""
     text = readme.read_text(encoding="utf-8")
     # the markers count only on lines of their own (prose may mention them)
@@ -259,7 +276,7 @@ def update_readme(readme: Path, doc: dict[str, Any]) -> None:
         raise MarkersNotFoundError(
             f"{readme} has no {START} ... {END} block (each marker on a line of its own); add them first"
         )
-    new = text[: start.end()] + "\n" + markdown(doc) + "\n" + text[start.end() + end.start() :]
+    new = text[: start.end()] + "\n" + markdown(doc, compact) + "\n" + text[start.end() + end.start() :]
     readme.write_text(new, encoding="utf-8")
 
 
@@ -267,8 +284,9 @@ def update_all(readme: Path, doc: dict[str, Any]) -> list[Path]:
     """Rewrite the block in ``readme`` and, when it is this repository's README, in the docs page's
     copy; returns the files rewritten."""
     done = [readme]
-    update_readme(readme, doc)
-    if readme.resolve() == (HERE.parent / "README.md").resolve() and DOCS_COPY.exists():
+    ours = readme.resolve() == (HERE.parent / "README.md").resolve()
+    update_readme(readme, doc, compact=ours and DOCS_COPY.exists())
+    if ours and DOCS_COPY.exists():
         update_readme(DOCS_COPY, doc)
         done.append(DOCS_COPY)
     return done

@@ -28,10 +28,14 @@ def pages() -> list[Path]:
     return sorted(p for p in DOCS.rglob("*.md") if not any(part.startswith("_") for part in p.parts))
 
 
+#: ``<img src="...">`` in Markdown (the README's screenshots)
+HTML_SOURCE = re.compile(r'<img\s[^>]*\bsrc="([^"]+)"')
+
+
 def links(markdown: str) -> list[str]:
     """Every link target in ``markdown``, outside code blocks and code spans."""
     prose = CODE_SPAN.sub("", FENCE.sub("", markdown))
-    return INLINE_LINK.findall(prose) + REFERENCE_DEFINITION.findall(prose)
+    return INLINE_LINK.findall(prose) + REFERENCE_DEFINITION.findall(prose) + HTML_SOURCE.findall(prose)
 
 
 def nav_pages() -> set[str]:

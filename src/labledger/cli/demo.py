@@ -91,4 +91,5 @@ def run_demo(
     echo(f"next:  labledger show {experiment}/svc-rbf-c10")
     echo(f"       labledger leaderboard {experiment} --metric accuracy")
     echo(f"       labledger compare {experiment}/svc-rbf-c1 {experiment}/svc-rbf-c10")
+    echo("dashboard: python3 -m tox -e ui   (or: labledger ui --open, with labledger[ui] installed)")
     return ids

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from labledger.store.backend import Backend
 
-__all__ = ["column_value", "column_values", "select_frame", "select_rows"]
+__all__ = ["column_value", "column_values", "key_names", "select_frame", "select_page", "select_rows"]
 
 OrderBy = str | list[str] | tuple[str, ...] | None
 
@@ -133,6 +133,64 @@ def _fold_name(key: str, split: str) -> str:
     return key if split == "test" else f"{split}/{key}"
 
 
+def _attach(st: Backend, rows: list[dict[str, Any]], ids: list[str]) -> None:
+    """Fill each row's ``params``, ``metrics`` (last values), ``folds`` and ``tags``."""
+    by_id = {r["id"]: r for r in rows}
+    for r in rows:
+        r["params"], r["metrics"], r["tags"] = {}, {}, {}
+    if not rows:
+        return
+    loads = _ParamValues()
+    for run_id, key, value in st.params_of(ids):
+        by_id[run_id]["params"][key] = loads(value, run_id, key)
+    for run_id, key, last, _min, _max, _count in st.summaries_of(ids, brief=True):
+        by_id[run_id]["metrics"][key] = float("nan") if last is None else last
+    for run_id, key, split, n, mean, std in st.fold_stats_of(ids, brief=True):
+        folds = by_id[run_id].setdefault("folds", {})
+        folds[_fold_name(key, split)] = {"mean": _nan(mean), "std": _nan(std), "n": n}
+    for run_id, key, value in st.tags_of(ids):
+        by_id[run_id]["tags"][key] = value
+
+
+@paused_collector()
+def select_page(
+    st: Backend,
+    experiment: str | None,
+    include_children: bool,
+    where: str | None,
+    order_by: OrderBy,
+    offset: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every matching run's brief row (id, name, status, times...) in order, and the rows of
+    ``[offset, offset + limit)`` as :func:`select_rows` gives them (with ``error``): a page
+    reads the params, metrics, folds and tags of its own runs only."""
+    listed, _ = _listing(st, experiment, include_children, None, where, order_by, brief=True)
+    page = [dict(r) for r in listed[offset : offset + limit]]
+    for r in page:
+        full = st.run_row(r["id"]) if r["status"] != "finished" else None
+        r["error"] = full.get("error") if full else None
+    _attach(st, page, [r["id"] for r in page])
+    return listed, page
+
+
+def key_names(st: Backend, run_ids: list[str]) -> dict[str, list[str]]:
+    """The ``params``, ``metrics``, ``folds`` (``split/key`` but for the test split) and ``tags``
+    keys the runs have, each sorted."""
+    keys_of = getattr(st, "keys_of", None)
+    out: dict[str, set[str]] = {"params": set(), "metrics": set(), "folds": set(), "tags": set()}
+    if keys_of is not None:
+        for kind, key, split in keys_of(run_ids):
+            out[kind].add(_fold_name(key, split) if kind == "folds" else key)
+    else:  # a store without the distinct-keys read
+        rows = [{"id": i} for i in run_ids]
+        _attach(st, rows, run_ids)
+        for r in rows:
+            for kind in out:
+                out[kind].update(r.get(kind, {}))
+    return {kind: sorted(keys) for kind, keys in out.items()}
+
+
 @paused_collector()
 def select_rows(
     st: Backend,
@@ -144,21 +202,7 @@ def select_rows(
 ) -> list[dict[str, Any]]:
     """What :func:`labledger.query.runs.run_rows` returns (built with the collector paused)."""
     rows, ids = _listing(st, experiment, include_children, limit, where, order_by)
-    by_id = {r["id"]: r for r in rows}
-    for r in rows:
-        r["params"], r["metrics"], r["tags"] = {}, {}, {}
-    if not rows:
-        return rows
-    loads = _ParamValues()
-    for run_id, key, value in st.params_of(ids):
-        by_id[run_id]["params"][key] = loads(value, run_id, key)
-    for run_id, key, last, _min, _max, _count in st.summaries_of(ids, brief=True):
-        by_id[run_id]["metrics"][key] = float("nan") if last is None else last
-    for run_id, key, split, n, mean, std in st.fold_stats_of(ids, brief=True):
-        folds = by_id[run_id].setdefault("folds", {})
-        folds[_fold_name(key, split)] = {"mean": _nan(mean), "std": _nan(std), "n": n}
-    for run_id, key, value in st.tags_of(ids):
-        by_id[run_id]["tags"][key] = value
+    _attach(st, rows, ids)
     return rows
 
 

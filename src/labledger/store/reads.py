@@ -112,6 +112,19 @@ class ReadsMixin:
             "FROM {ids} JOIN fold_stats f ON f.run_id = j.run_id",
         )
 
+    def keys_of(self, run_ids: Sequence[str]) -> list[tuple[str, str, str | None]]:
+        """``(kind, key, split)``: every distinct param, metric, fold (with its split) and tag key
+        the runs have (``split`` is None but for folds)."""
+        return self._fetch(
+            "WITH j AS (SELECT value AS run_id FROM json_each(?)) "
+            "SELECT DISTINCT 'params', p.key, NULL FROM j JOIN params p ON p.run_id = j.run_id "
+            "UNION SELECT DISTINCT 'metrics', m.key, NULL FROM j "
+            "JOIN metric_summary m ON m.run_id = j.run_id "
+            "UNION SELECT DISTINCT 'folds', f.key, f.split FROM j JOIN fold_stats f ON f.run_id = j.run_id "
+            "UNION SELECT DISTINCT 'tags', t.key, NULL FROM j JOIN tags t ON t.run_id = j.run_id",
+            (json.dumps(list(run_ids)),),
+        )
+
     def folds_of(self, run_ids: Sequence[str]) -> list[tuple[Any, ...]]:
         return self._of(
             run_ids,

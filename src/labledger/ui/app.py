@@ -1,6 +1,7 @@
-"""The ASGI app: :func:`create_app` serves a store read-only as a JSON API (Starlette).
+"""The ASGI app: :func:`create_app` serves a store read-only: HTML pages and a JSON API (Starlette).
 
-Routes (GET only; anything else answers 405):
+Pages (see :mod:`labledger.ui.pages`): ``/``, ``/experiments/{name}``, ``/runs/{run_id}``,
+``/compare``; static files under ``/static``. API routes (GET only; anything else answers 405):
 
 - ``/api/health``: status and labledger's version
 - ``/api/experiments``: experiments with run counts by status
@@ -8,7 +9,9 @@ Routes (GET only; anything else answers 405):
   ``columns``, ``children``)
 - ``/api/runs/{run_id}`` or ``/api/runs/{experiment}/{name}``: one run
 - ``/api/runs/{run_id}/metrics/{key}``: a metric's history (downsampled past ``max_points``)
-- ``/api/runs/{run_id}/artifacts/{name}``: an artifact's bytes
+- ``/api/runs/{run_id}/artifacts/{name}``: an artifact's bytes (``?inline=1``: shown in the
+  page rather than downloaded, for images)
+- ``/api/compare?runs=a,b[&metric=m]``: runs side by side with the paired tests' verdicts
 
 Errors answer ``{"error": message, ...}``: 400 for a bad parameter or filter (with
 ``parameter``, ``column`` and ``problem`` for a filter), 404 for an unknown run,
@@ -22,19 +25,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 import labledger
 from labledger.errors import ArtifactCorruptError, LabledgerError, RunNotFoundError
 from labledger.query.filters import FilterSyntaxError
 from labledger.query.runs import get_run
 from labledger.store import open_store
+from labledger.ui.compare_view import compare_data
 from labledger.ui.encoding import ApiResponse, error_response
-from labledger.ui.listing import experiments_list, runs_page
+from labledger.ui.listing import experiments_list
+from labledger.ui.listing import runs_page as api_runs_page
 from labledger.ui.metrics import metric_history
+from labledger.ui.pages import compare_page, experiments_page, run_page, runs_page
+from labledger.ui.previews import INLINE_TYPES
 from labledger.ui.run_detail import run_detail
+from labledger.ui.security import SecurityHeaders
 
 if TYPE_CHECKING:
     from labledger.store.backend import Backend
@@ -84,7 +94,7 @@ def list_runs(request: Request) -> Response:
     children = q.get("children", "true").lower()
     if children not in ("true", "false", "1", "0"):
         raise BadParameter("children", f"{children!r} is not true or false")
-    page = runs_page(
+    page = api_runs_page(
         _store(request),
         q.get("experiment") or None,
         where=q.get("filter") or None,
@@ -131,12 +141,24 @@ def download_artifact(request: Request) -> Response:
         return error_response(
             400, f"artifact {name!r} is a directory; download its files with the Python API"
         )
+    media_type = artifact.media_type or "application/octet-stream"
+    if Path(name).suffix.lower() == ".svg":
+        media_type = "image/svg+xml"
+    inline = request.query_params.get("inline") in ("1", "true") and media_type in INLINE_TYPES
     return FileResponse(
         artifact.path,
-        media_type=artifact.media_type or "application/octet-stream",
+        media_type=media_type,
         filename=Path(name).name or "artifact",
-        content_disposition_type="attachment",
+        content_disposition_type="inline" if inline else "attachment",
     )
+
+
+def compare_runs(request: Request) -> Response:
+    refs = [r for r in request.query_params.get("runs", "").split(",") if r.strip()]
+    if len(refs) < 2:
+        raise BadParameter("runs", "give at least two runs, comma-separated")
+    metric = request.query_params.get("metric") or None
+    return ApiResponse(compare_data(_store(request), refs, metric, request.query_params.get("split", "test")))
 
 
 def _filter_error(request: Request, e: Exception) -> Response:
@@ -181,6 +203,12 @@ def create_app(store: str | os.PathLike[str] | None = None, *, debug: bool = Fal
         Route("/api/runs/{experiment}/{name}", show_run, methods=["GET"]),
         Route("/api/runs/{run_id}/metrics/{key:path}", show_metric, methods=["GET"]),
         Route("/api/runs/{run_id}/artifacts/{name:path}", download_artifact, methods=["GET"]),
+        Route("/api/compare", compare_runs, methods=["GET"]),
+        Route("/", experiments_page, methods=["GET"]),
+        Route("/experiments/{name:path}", runs_page, methods=["GET"]),
+        Route("/runs/{run_id}", run_page, methods=["GET"]),
+        Route("/compare", compare_page, methods=["GET"]),
+        Mount("/static", StaticFiles(packages=[("labledger.ui", "static")]), name="static"),
     ]
     handlers: dict[Any, Any] = {
         FilterSyntaxError: _filter_error,
@@ -189,6 +217,8 @@ def create_app(store: str | os.PathLike[str] | None = None, *, debug: bool = Fal
         BadParameter: _bad_request,
         LabledgerError: _bad_request,
     }
-    app = Starlette(debug=debug, routes=routes, exception_handlers=handlers)
+    app = Starlette(
+        debug=debug, routes=routes, exception_handlers=handlers, middleware=[Middleware(SecurityHeaders)]
+    )
     app.state.store = open_store(store, create=False)
     return app

@@ -1,6 +1,9 @@
-"""Downsampling a metric history for a chart: the min and the max of each bucket.
+"""Downsampling a metric history for a chart: MinMaxLTTB, or the min and the max of each bucket.
 
-Vectorised with NumPy (no Python loop over points). The first and the last point
+:func:`chart_indices` uses MinMaxLTTB (the ``tsdownsample`` package, installed with
+``labledger[ui]``: min-max preselection, then largest-triangle-three-buckets) on finite values
+over non-decreasing steps, and :func:`minmax_indices` otherwise (or without the package).
+:func:`minmax_indices` is vectorised with NumPy (no Python loop over points). The first and the last point
 are always kept, so the curve starts and ends where the history does, and every
 bucket's extremes are kept, so no spike disappears.
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["minmax_indices"]
+__all__ = ["chart_indices", "minmax_indices"]
 
 
 def _first_where(mask: np.ndarray, bucket: np.ndarray, buckets: int) -> np.ndarray:
@@ -53,3 +56,27 @@ def minmax_indices(values: np.ndarray, max_points: int) -> np.ndarray:
     argmax = _first_where(high == maxs[bucket], bucket, buckets)
     keep = np.concatenate(([0], argmin + 1, argmax + 1, [n - 1]))
     return np.unique(keep)
+
+
+def chart_indices(x: np.ndarray, values: np.ndarray, max_points: int) -> tuple[np.ndarray, str]:
+    """Sorted indices of at most ``max_points`` points that draw like the whole history, and the
+    method used (``"none"``, ``"minmax-lttb"`` or ``"minmax"``).
+
+    >>> chart_indices(np.arange(5), np.array([1.0, 2.0, 3.0, 4.0, 5.0]), 10)[1]
+    'none'
+    """
+    n = len(values)
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64), "none"
+    if max_points < 4:
+        raise ValueError(f"max_points must be at least 4, not {max_points}")
+    try:
+        from tsdownsample import MinMaxLTTBDownsampler
+    except ImportError:
+        return minmax_indices(values, max_points), "minmax"
+    y = np.ascontiguousarray(values, dtype=np.float64)
+    steps = np.ascontiguousarray(x)
+    if not (np.isfinite(y).all() and bool((np.diff(steps) >= 0).all())):
+        return minmax_indices(values, max_points), "minmax"
+    keep = MinMaxLTTBDownsampler().downsample(steps, y, n_out=max_points)
+    return np.asarray(keep, dtype=np.int64), "minmax-lttb"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from labledger.query.listing import column_values
+from labledger.query.listing import column_values, key_names, select_page
 from labledger.query.runs import experiments, run_rows
 from labledger.store.backend import RunSelection
 from labledger.ui.encoding import iso
@@ -21,7 +21,7 @@ from labledger.ui.encoding import iso
 if TYPE_CHECKING:
     from labledger.store.backend import Backend
 
-__all__ = ["error_summary", "experiments_list", "runs_page"]
+__all__ = ["error_summary", "experiments_list", "headlines", "runs_page"]
 
 
 def error_summary(error: str | None) -> str | None:
@@ -63,6 +63,72 @@ def experiments_list(st: Backend) -> list[dict[str, Any]]:
     ]
 
 
+_BOOKKEEPING = ("epoch", "step", "time", "seconds", "lr", "learning_rate", "index")
+_HELD_OUT = ("val", "valid", "validation", "test", "eval")
+
+
+def _headline_rank(key: str) -> int:
+    """Held-out scores first, bookkeeping (epoch, timings, learning rate) last."""
+    words = [w for w in key.lower().replace("-", "_").replace("/", "_").split("_") if w]
+    if any(w in _BOOKKEEPING for w in words):
+        return 0
+    return 2 if any(w in _HELD_OUT for w in words) else 1
+
+
+def headlines(st: Backend) -> dict[str, dict[str, Any]]:
+    """Per experiment, its headline metric and the best run on it (a search's candidates count).
+
+    The headline is the fold metric most of the experiment's runs have (else the logged
+    metric most have; a held-out score before a training one, never epochs or timings when
+    there is another); the best run is the one with the best fold mean (or last value) in
+    the metric's direction. Returns ``{experiment: {"key", "kind", "value", "std", "n",
+    "run_id", "run_name", "direction"}}``.
+    """
+    from labledger.query.aggregation import direction_resolver
+
+    direction_of = direction_resolver(st)
+    by_experiment: dict[str, list[dict[str, Any]]] = {}
+    for r in run_rows(None, st, include_children=True):
+        by_experiment.setdefault(r["experiment"], []).append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for name, rows in by_experiment.items():
+        for kind in ("folds", "metrics"):
+            counts: dict[str, int] = {}
+            for r in rows:
+                for key in r.get(kind, {}):
+                    counts[key] = counts.get(key, 0) + 1
+            if not counts:
+                continue
+            key = max(counts, key=lambda k: (counts[k], _headline_rank(k), -len(k)))
+            direction = direction_of(key)
+            best: tuple[float, dict[str, Any], float | None, int | None] | None = None
+            for r in rows:
+                found = r.get(kind, {}).get(key)
+                value, std, n = (
+                    (found.get("mean"), found.get("std"), found.get("n"))
+                    if kind == "folds" and found
+                    else (found, None, None)
+                )
+                if not isinstance(value, float | int) or value != value:
+                    continue
+                better = best is None or (value < best[0] if direction == "min" else value > best[0])
+                if better:
+                    best = (float(value), r, std, n)
+            if best is not None:
+                out[name] = {
+                    "key": key,
+                    "kind": kind,
+                    "value": best[0],
+                    "std": best[2],
+                    "n": best[3],
+                    "run_id": best[1]["id"],
+                    "run_name": best[1]["name"],
+                    "direction": direction,
+                }
+            break
+    return out
+
+
 def _run_row(r: dict[str, Any], now: float) -> dict[str, Any]:
     return {
         "id": r["id"],
@@ -79,13 +145,9 @@ def _run_row(r: dict[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-def _available(rows: list[dict[str, Any]]) -> list[str]:
-    """Every ``params.*``, ``metrics.*``, ``folds.*`` and ``tags.*`` column the rows have, sorted."""
-    names: set[str] = set()
-    for r in rows:
-        for kind in ("params", "metrics", "folds", "tags"):
-            names.update(f"{kind}.{key}" for key in r.get(kind, {}))
-    return sorted(names)
+def _available(keys: dict[str, list[str]]) -> list[str]:
+    """Every ``params.*``, ``metrics.*``, ``folds.*`` and ``tags.*`` column of these keys, sorted."""
+    return sorted(f"{kind}.{key}" for kind, names in keys.items() for key in names)
 
 
 def runs_page(
@@ -107,8 +169,7 @@ def runs_page(
 
     :raises FilterSyntaxError: ``where``, ``order_by`` or a column cannot be parsed.
     """
-    rows = run_rows(experiment, st, include_children=include_children, where=where, order_by=order_by)
-    page = rows[offset : offset + limit]
+    rows, page = select_page(st, experiment, include_children, where, order_by, offset, limit)
     now = time.time()
     out = [_run_row(r, now) for r in page]
     if columns:
@@ -123,5 +184,5 @@ def runs_page(
         "offset": offset,
         "limit": limit,
         "rows": out,
-        "available_columns": _available(rows),
+        "available_columns": _available(key_names(st, [r["id"] for r in rows])),
     }

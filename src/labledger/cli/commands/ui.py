@@ -1,4 +1,4 @@
-"""The ``ui`` command: serve the dashboard's JSON API over a store, read-only (needs ``labledger[ui]``)."""
+"""The ``ui`` command: serve the dashboard and its JSON API over a store, read-only (``labledger[ui]``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from labledger.cli.common import library_errors, store_option
 from labledger.hooks.manager import hookimpl
 
 MISSING = (
-    "labledger ui needs Starlette and uvicorn, which are not installed. "
+    "labledger ui needs Starlette, uvicorn and Jinja2, which are not installed. "
     'Install the ui extra: pip install "labledger[ui]"'
 )
 
@@ -34,7 +34,7 @@ def _loopback(host: str) -> bool:
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a web browser.")
 @library_errors
 def ui(store: str | None, host: str, port: int, open_browser: bool) -> None:
-    """Serve a store read-only over HTTP: the dashboard's JSON API under /api/.
+    """Serve a store read-only over HTTP: the dashboard, and its JSON API under /api/.
 
     Binds to 127.0.0.1 unless --host says otherwise; there is no authentication,
     so binding to another address prints a warning. Stop it with Ctrl-C.
@@ -43,7 +43,7 @@ def ui(store: str | None, host: str, port: int, open_browser: bool) -> None:
     Example:
         labledger ui --store /tmp/ledger --port 5100 --open
     """
-    if any(importlib.util.find_spec(m) is None for m in ("starlette", "uvicorn")):
+    if any(importlib.util.find_spec(m) is None for m in ("starlette", "uvicorn", "jinja2")):
         raise click.ClickException(MISSING)
     import uvicorn
 

@@ -1,0 +1,123 @@
+"""The compare page's data: runs side by side with the verdicts of ``labledger compare``, and
+the experiment's runs as points for the parallel-coordinates and scatter charts.
+
+>>> from labledger.store import open_store
+>>> data = compare_data(open_store("/tmp/ledger", create=False), ["digits/a", "digits/b"])  # doctest: +SKIP
+>>> data["tests"][0]["verdict"]                                                             # doctest: +SKIP
+'A better than B on accuracy, p=0.012 (Nadeau–Bengio corrected resampled t-test)'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from labledger.query.runs import get_run, run_rows
+from labledger.ui.runs_table import RECORDED_PREFIXES
+
+if TYPE_CHECKING:
+    from labledger.query.run_view import RunView
+    from labledger.store.backend import Backend
+
+__all__ = ["compare_data", "experiment_points"]
+
+#: Runs of the experiment drawn in the parallel-coordinates and scatter charts, at most.
+MAX_POINTS = 2000
+MAX_DIMENSIONS = 8
+
+
+def _same(values: list[Any]) -> bool:
+    return len({json.dumps(v, sort_keys=True, default=str) for v in values}) <= 1
+
+
+def _params_table(views: list[RunView]) -> list[dict[str, Any]]:
+    keys = sorted({k for v in views for k in v.params})
+    rows = []
+    for k in keys:
+        values = [v.params.get(k) for v in views]
+        rows.append({"key": k, "values": values, "differs": not _same(values)})
+    rows.sort(key=lambda r: not r["differs"])  # differences first
+    return rows
+
+
+def _metrics_table(views: list[RunView], split: str) -> list[dict[str, Any]]:
+    rows = []
+    fold_keys = sorted({k for v in views for (k, s) in v.fold_stats if s == split})
+    for k in fold_keys:
+        rows.append({"key": k, "kind": "folds", "values": [v.fold_stats.get((k, split)) for v in views]})
+    for k in sorted({k for v in views for k in v.summary}):
+        values = [v.summary[k].get("last") if k in v.summary else None for v in views]
+        rows.append({"key": k, "kind": "metrics", "values": values})
+    return rows
+
+
+def experiment_points(st: Backend, experiment: str, highlight: list[str]) -> dict[str, Any]:
+    """The experiment's runs (children included) as ``params`` and ``metrics`` values for charts
+    (``params``: the varying ones, hyperparameters first, then what the integrations record):
+    ``{"params": [...], "metrics": [...], "runs": [{"id", "name", "params": {...}, "metrics": {...}}]}``.
+
+    A fold metric's value is its mean, a logged metric's its last value.
+    """
+    rows = run_rows(experiment, st, include_children=True, limit=MAX_POINTS)
+    ids = set(highlight)
+    if ids - {r["id"] for r in rows}:
+        listed = {r["id"] for r in rows}
+        rows += [r for r in run_rows(experiment, st, include_children=True) if r["id"] in ids - listed]
+    seen: dict[str, set[str]] = {}
+    runs = []
+    metric_keys: dict[str, None] = {}
+    for r in rows:
+        params = {k: v for k, v in r.get("params", {}).items() if isinstance(v, int | float | str | bool)}
+        for k, v in params.items():
+            seen.setdefault(k, set()).add(json.dumps(v, default=str))
+        metrics: dict[str, Any] = {f"folds.{k}": s.get("mean") for k, s in r.get("folds", {}).items()}
+        metrics.update({f"metrics.{k}": v for k, v in r.get("metrics", {}).items()})
+        metric_keys.update(dict.fromkeys(metrics))
+        runs.append({"id": r["id"], "name": r["name"], "params": params, "metrics": metrics})
+    coverage = {k: sum(1 for r in runs if k in r["params"]) for k in seen}
+    varying = sorted(
+        (k for k, values in seen.items() if len(values) > 1),
+        key=lambda k: (k.startswith(RECORDED_PREFIXES), -coverage[k], k),
+    )
+    truncated = len(rows) >= MAX_POINTS
+    return {"params": varying, "metrics": list(metric_keys), "runs": runs, "truncated": truncated}
+
+
+def compare_data(
+    st: Backend, refs: list[str], metric: str | None = None, split: str = "test"
+) -> dict[str, Any]:
+    """Runs (ids, prefixes or ``experiment/name``), their params and metrics tables, and the
+    paired tests of :func:`labledger.compare` with their verdicts and comparability issues.
+
+    :raises RunNotFoundError: a reference names no run.
+    :raises ValueError: fewer than two runs.
+    """
+    from labledger.analysis.compare import compare
+
+    views = [get_run(r, st) for r in refs]
+    comparison = compare(views, metric=metric, split=split)
+    tested = comparison.to_dict()
+    issues = []
+    for test in tested["tests"]:
+        for issue in test["issues"]:
+            if issue not in issues:
+                issues.append(issue)
+    return {
+        "runs": [
+            {
+                "label": label,
+                "id": v.id,
+                "name": v.name,
+                "experiment": v.experiment,
+                "status": v.status,
+                "metric_keys": list(v.summary),
+            }
+            for label, v in zip(comparison.labels, views, strict=True)
+        ],
+        "params": _params_table(views),
+        "metrics": _metrics_table(views, split),
+        "tests": tested["tests"],
+        "issues": issues,
+        "comparable": comparison.comparable,
+        "split": split,
+    }
