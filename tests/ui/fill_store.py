@@ -296,19 +296,20 @@ def _log_until_stdin_closes(store: Path, experiment: str, name: str, interval: f
         experiment, name=name, hypothesis="the loss keeps falling", params=params, store=store
     ) as run:
         step = 0
+        print(json.dumps({"id": run.id, "name": run.name}), flush=True)
         while True:
+            # delivered by the run's writer on its own (every LABLEDGER_FLUSH_INTERVAL, 1 s)
             run.log_metric("loss", 1.0 / (1 + 0.1 * step), step=step)
-            run.flush()
-            if step == 0:
-                print(json.dumps({"id": run.id, "name": run.name}), flush=True)
+            print(json.dumps({"step": step, "time": time.time()}), flush=True)
             step += 1
             if stop.wait(interval):
                 break
 
 
 class LiveRun:
-    """A run in another process that logs one ``loss`` point every ``interval`` seconds, each
-    written to the store at once, until the ``with`` block ends; then the run ends ``finished``.
+    """A run in another process that logs one ``loss`` point every ``interval`` seconds (delivered
+    to the store by the run's own writer, as in training) until the ``with`` block ends; then the
+    run ends ``finished``. :attr:`logged` holds when each point was logged.
 
     >>> with LiveRun(store, "digits") as live:  # doctest: +SKIP
     ...     page.goto(f"{url}/runs/{live.id}")
@@ -322,6 +323,9 @@ class LiveRun:
         self.name = name
         self.interval = interval
         self.id = ""
+        #: ``(step, time.time())`` of each point as the run logged it
+        self.logged: list[tuple[int, float]] = []
+        self._reader: threading.Thread | None = None
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> LiveRun:
@@ -337,7 +341,17 @@ class LiveRun:
             raise RuntimeError(f"the live run's process exited with status {self._proc.returncode}")
         started = json.loads(first)
         self.id, self.name = started["id"], started["name"]
+        self._reader = threading.Thread(target=self._read_steps, args=(stdout,), daemon=True)
+        self._reader.start()
         return self
+
+    def _read_steps(self, stdout: IO[str]) -> None:
+        try:
+            for line in stdout:
+                point = json.loads(line)
+                self.logged.append((int(point["step"]), float(point["time"])))
+        except (ValueError, OSError):  # the pipe closed under the loop
+            return
 
     def stop(self, timeout: float = 15) -> None:
         proc = self._proc
@@ -353,6 +367,8 @@ class LiveRun:
             proc.wait()
             raise
         finally:
+            if self._reader is not None:
+                self._reader.join(5)
             if proc.stdout is not None:
                 proc.stdout.close()
         if proc.returncode != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -115,3 +116,25 @@ def test_a_live_run_chart_grows_without_a_reload(
     assert page.evaluate("() => window.__labledgerNotReloaded === true")  # the same document
     assert len(charts(page)) >= 1
     screenshot(page, "live")
+
+
+def test_a_live_run_is_at_most_two_seconds_behind(page: Page, live_run: LiveRun) -> None:
+    """From ``log_metric`` in the training process (the run's writer delivering on its own) to the
+    point drawn in the open page: at most 2 s (the writer's 1 s flush, then a 0.5 s poll)."""
+    _open(page, live_run.id)
+    wait_for_drawn_charts(page, ["loss"])
+    lags = []
+    for _ in range(4):
+        step, logged_at = live_run.logged[-1]
+        page.wait_for_function(
+            """step => Array.from(document.querySelectorAll("section#charts div.chart"))
+                .some(d => (d.dataset.keys || "").split(",").includes("loss")
+                           && Number(d.dataset.points) > step)""",
+            arg=step,
+            timeout=LIVE_WAIT_MS,
+        )
+        lags.append(time.time() - logged_at)
+    lags.sort()
+    print(f"live lag, s: {[round(x, 2) for x in lags]}")
+    assert (lags[1] + lags[2]) / 2 <= 2.0, lags  # the median of four
+    assert lags[-1] <= 3.0, lags
