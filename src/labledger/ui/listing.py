@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from labledger.query.listing import column_values, key_names, select_page
-from labledger.query.runs import experiments, run_rows
+from labledger.query.runs import experiments
 from labledger.store.backend import RunSelection
 from labledger.ui.encoding import iso
 
@@ -87,9 +87,20 @@ def headlines(st: Backend) -> dict[str, dict[str, Any]]:
     from labledger.query.aggregation import direction_resolver
 
     direction_of = direction_resolver(st)
+    listed = st.select_runs(RunSelection(include_children=True, brief=True))
+    ids = [r["id"] for r in listed]
+    by_id: dict[str, dict[str, Any]] = {
+        r["id"]: {"id": r["id"], "name": r["name"], "folds": {}, "metrics": {}} for r in listed
+    }
+    if ids:
+        for run_id, key, split, n, mean, std in st.fold_stats_of(ids, brief=True):
+            name = key if split == "test" else f"{split}/{key}"
+            by_id[run_id]["folds"][name] = {"mean": mean, "std": std, "n": n}
+        for run_id, key, last, *_ in st.summaries_of(ids, brief=True):
+            by_id[run_id]["metrics"][key] = last
     by_experiment: dict[str, list[dict[str, Any]]] = {}
-    for r in run_rows(None, st, include_children=True):
-        by_experiment.setdefault(r["experiment"], []).append(r)
+    for r in listed:
+        by_experiment.setdefault(r["experiment"], []).append(by_id[r["id"]])
     out: dict[str, dict[str, Any]] = {}
     for name, rows in by_experiment.items():
         for kind in ("folds", "metrics"):
