@@ -11,7 +11,6 @@ metric batch already stored under its sequence number is skipped.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labledger.errors import StoreError
-from labledger.store.codec import encode_chunk
+from labledger.store.batches import encode_batch
 
 if TYPE_CHECKING:
     from labledger.records import ArtifactRecord, DatasetRecord, MetricBatch, PipelineRecord
@@ -151,35 +150,8 @@ class WritesMixin:
 
     def write_metrics(self, batch: MetricBatch) -> None:
         """Append one batch: a chunk per key plus the updated per-key summaries."""
-        chunks = []
-        summaries = []
-        for key, s in batch.series.items():
-            n = len(s.values)
-            if n == 0:
-                continue
-            # columns can differ in length only if logging was interrupted mid-point
-            n = min(n, len(s.steps), len(s.epochs), len(s.timestamps))
-            values = s.values if n == len(s.values) else s.values[:n]
-            if n != len(s.steps) or n != len(s.epochs) or n != len(s.timestamps):
-                chunk = encode_chunk(s.steps[:n], s.epochs[:n], s.timestamps[:n], values)
-            else:
-                chunk = encode_chunk(s.steps, s.epochs, s.timestamps, values)
-            lo, hi, nans = _range(values)
-            last = values[-1]
-            summaries.append(
-                (
-                    batch.run_id,
-                    key,
-                    n,
-                    nans,
-                    None if math.isnan(last) else last,
-                    s.steps[n - 1],
-                    s.timestamps[n - 1],
-                    lo,
-                    hi,
-                )
-            )
-            chunks.append((key, n, chunk))
+        chunks, sums = encode_batch(batch)
+        summaries = [(batch.run_id, *s) for s in sums]
         if not chunks:
             return
         with self.write() as conn:
@@ -327,14 +299,3 @@ class WritesMixin:
 
         with self.write() as conn:
             return persist_crashed(conn, stale_after)
-
-
-def _range(values: Sequence[float]) -> tuple[float | None, float | None, int]:
-    """``(min, max, NaN count)`` of a batch's values; min and max skip NaN (``None`` when all are NaN)."""
-    total = sum(values)  # NaN only when a value is NaN or both infinities are present
-    if total == total:
-        return min(values), max(values), 0
-    finite = [v for v in values if v == v]
-    if not finite:
-        return None, None, len(values)
-    return min(finite), max(finite), len(values) - len(finite)
