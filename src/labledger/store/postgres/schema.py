@@ -31,6 +31,7 @@ from labledger.store.postgres.v1 import (
     RUN_ENDED_SQLSTATE,
     V1,
 )
+from labledger.store.postgres.v2 import V2
 
 __all__ = [
     "FINAL_STATUS_SQLSTATE",
@@ -40,11 +41,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLES",
     "V1",
+    "V2",
     "VERSION_TABLE",
 ]
 
 #: MIGRATIONS[n] takes a database from version n to n + 1 (version 0: no labledger tables).
-MIGRATIONS: tuple[str, ...] = (V1,)
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The versions applied, one row each (every labledger database has it, created before v1).
