@@ -110,7 +110,7 @@ def test_a_batch_round_trips_bit_for_bit_as_in_the_sqlite_store(pg_conn, tmp_pat
         assert _bits(cols["value"]) == _bits(given.values)
         assert cols["step"] == given.steps and cols["epoch"] == given.epochs
         assert cols["timestamp"] == [int(t * 1000.0) / 1000.0 for t in given.timestamps]
-        assert [(k, s) for k, s, _ in read_chunks(pg_conn, RUN, key)] == [(key, 0)]
+        assert [(k, n) for k, n, _ in read_chunks(pg_conn, RUN, key)] == [(key, len(given.steps))]
     _same_summaries(summaries(pg_conn, [RUN]), store.summaries_of([RUN]))
     assert [r[:6] for r in summaries(pg_conn, [RUN])] == summaries(pg_conn, [RUN], brief=True)
 

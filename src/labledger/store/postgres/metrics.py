@@ -13,9 +13,9 @@ twice. A write to a run that has ended is refused by the database's trigger and 
 >>> batch = MetricBatch("0123abcd", 0, {"loss": Series([0, 1], [None, None], [1.7e9, 1.7e9 + 1], [0.9, 0.7])})
 >>> with connect("postgresql://postgres@127.0.0.1:5432/ledger") as conn:  # doctest: +SKIP
 ...     write_batch(conn, batch, batch_id="c0ffee-0"), write_batch(conn, batch, batch_id="c0ffee-0")
-...     [(key, seq) for key, seq, _ in read_chunks(conn, "0123abcd")]
+...     [(key, n) for key, n, _ in read_chunks(conn, "0123abcd")]
 (True, False)
-[('loss', 0)]
+[('loss', 2)]
 """
 
 from __future__ import annotations
@@ -63,11 +63,11 @@ _UPSERT_SUMMARY = (
 )
 _HEARTBEAT = "UPDATE runs SET heartbeat = now() WHERE id = %s"
 _CHUNKS = (
-    "SELECT k.name, c.seq, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
+    "SELECT k.name, c.count, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
     "WHERE c.run_id = %s ORDER BY k.name, c.seq"
 )
 _KEY_CHUNKS = (
-    "SELECT k.name, c.seq, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
+    "SELECT k.name, c.count, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
     "WHERE c.run_id = %s AND k.name = %s ORDER BY c.seq"
 )
 _BRIEF = (
@@ -139,11 +139,11 @@ def write_batch(conn: psycopg.Connection[Any], batch: MetricBatch, batch_id: str
 def read_chunks(
     conn: psycopg.Connection[Any], run_id: str, key: str | None = None
 ) -> Iterator[tuple[str, int, bytes]]:
-    """``(key, seq, chunk)`` of a run's metric chunks (one key, or all by name), in logging order.
+    """``(key, points, chunk)`` of a run's metric chunks (one key, or all by name), in logging order,
+    as :meth:`labledger.store.backend.Backend.metric_chunks` gives them.
 
     Decode a chunk with :func:`labledger.store.codec.decode_chunk_lists` or
-    :func:`~labledger.store.codec.decode_chunk`; its point count is in its header
-    (:func:`~labledger.store.codec.split_chunk`).
+    :func:`~labledger.store.codec.decode_chunk`.
 
     >>> from labledger.store.codec import decode_chunk_lists
     >>> [decode_chunk_lists(c)["value"] for _, _, c in read_chunks(conn, run_id, "loss")]  # doctest: +SKIP
@@ -151,8 +151,8 @@ def read_chunks(
     """
     sql, params = (_CHUNKS, (run_id,)) if key is None else (_KEY_CHUNKS, (run_id, key))
     with conn.cursor(binary=True) as cur:
-        for name, seq, data in cur.stream(sql, params):
-            yield str(name), int(seq), bytes(data)
+        for name, count, data in cur.stream(sql, params):
+            yield str(name), int(count), bytes(data)
 
 
 def summaries(
