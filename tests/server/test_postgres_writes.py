@@ -23,7 +23,7 @@ from labledger.tracking.cv_design import fold_stats
 
 RUN = "0123456789abcdef0123456789abcdef"
 CHILD = "fedcba9876543210fedcba9876543210"
-T0 = int(time.time()) - 1 + 0.123456  # recent: the runs' heartbeats are fresh
+T0 = int(time.time()) - 1 + 0.123456  # recent: the runs' heartbeats are fresh (reset for each test)
 SHA = "ab" * 32
 
 #: Each table's compared columns; the times (epoch seconds) are compared in whole microseconds.
@@ -115,6 +115,14 @@ def _row(run_id: str = RUN, name: str = "svm", **extra: Any) -> dict[str, Any]:
         | {"id": run_id, "name": name, "kind": "offline", "reproduction_of": None, "start_time": T0}
         | extra
     )
+
+
+@pytest.fixture(autouse=True)
+def _recent_start() -> None:
+    """Each test's runs start a second before it (a time taken at import would have gone stale by
+    the time a test runs late in a long session)."""
+    global T0
+    T0 = int(time.time()) - 1 + 0.123456
 
 
 @pytest.fixture
