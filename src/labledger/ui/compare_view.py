@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from labledger.query.runs import get_run, run_rows
-from labledger.ui.runs_table import RECORDED_PREFIXES
+from labledger.ui.runs_table import hyperparameters_first
 
 if TYPE_CHECKING:
     from labledger.query.run_view import RunView
@@ -60,9 +60,10 @@ def experiment_points(st: Backend, experiment: str, highlight: list[str]) -> dic
     """
     rows = run_rows(experiment, st, include_children=True, limit=MAX_POINTS)
     ids = set(highlight)
-    if ids - {r["id"] for r in rows}:
-        listed = {r["id"] for r in rows}
-        rows += [r for r in run_rows(experiment, st, include_children=True) if r["id"] in ids - listed]
+    missing = ids - {r["id"] for r in rows}
+    if missing:  # compared runs past the first MAX_POINTS: read those alone
+        quoted = ", ".join("'" + i + "'" for i in sorted(missing))
+        rows += run_rows(experiment, st, include_children=True, where=f"id in ({quoted})")
     seen: dict[str, set[str]] = {}
     runs = []
     metric_keys: dict[str, None] = {}
@@ -75,10 +76,7 @@ def experiment_points(st: Backend, experiment: str, highlight: list[str]) -> dic
         metric_keys.update(dict.fromkeys(metrics))
         runs.append({"id": r["id"], "name": r["name"], "params": params, "metrics": metrics})
     coverage = {k: sum(1 for r in runs if k in r["params"]) for k in seen}
-    varying = sorted(
-        (k for k, values in seen.items() if len(values) > 1),
-        key=lambda k: (k.startswith(RECORDED_PREFIXES), -coverage[k], k),
-    )
+    varying = hyperparameters_first([k for k, values in seen.items() if len(values) > 1], coverage)
     truncated = len(rows) >= MAX_POINTS
     return {"params": varying, "metrics": list(metric_keys), "runs": runs, "truncated": truncated}
 

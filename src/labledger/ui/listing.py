@@ -21,7 +21,7 @@ from labledger.ui.encoding import iso
 if TYPE_CHECKING:
     from labledger.store.backend import Backend
 
-__all__ = ["error_summary", "experiments_list", "headlines", "runs_page"]
+__all__ = ["error_summary", "every_run", "experiments_list", "headlines", "runs_page"]
 
 
 def error_summary(error: str | None) -> str | None:
@@ -41,11 +41,19 @@ def error_summary(error: str | None) -> str | None:
     return lines[0].strip()
 
 
-def experiments_list(st: Backend) -> list[dict[str, Any]]:
-    """Every experiment: name, description, created_at, run counts by status, last activity."""
+def every_run(st: Backend) -> list[dict[str, Any]]:
+    """The brief rows of every run, children included (what the experiments page counts)."""
+    return st.select_runs(RunSelection(include_children=True, brief=True))
+
+
+def experiments_list(st: Backend, runs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every experiment: name, description, created_at, run counts by status, last activity.
+
+    ``runs``: :func:`every_run`'s rows when the caller has them already.
+    """
     counts: dict[str, dict[str, int]] = {}
     last: dict[str, float] = {}
-    for r in st.select_runs(RunSelection(include_children=True, brief=True)):
+    for r in every_run(st) if runs is None else runs:
         by_status = counts.setdefault(r["experiment"], {})
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
         seen = max(r["start_time"] or 0.0, r["end_time"] or 0.0)
@@ -75,7 +83,7 @@ def _headline_rank(key: str) -> int:
     return 2 if any(w in _HELD_OUT for w in words) else 1
 
 
-def headlines(st: Backend) -> dict[str, dict[str, Any]]:
+def headlines(st: Backend, runs: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Per experiment, its headline metric and the best run on it (a search's candidates count).
 
     The headline is the fold metric most of the experiment's runs have (else the logged
@@ -87,7 +95,7 @@ def headlines(st: Backend) -> dict[str, dict[str, Any]]:
     from labledger.query.aggregation import direction_resolver
 
     direction_of = direction_resolver(st)
-    listed = st.select_runs(RunSelection(include_children=True, brief=True))
+    listed = every_run(st) if runs is None else runs
     ids = [r["id"] for r in listed]
     by_id: dict[str, dict[str, Any]] = {
         r["id"]: {"id": r["id"], "name": r["name"], "folds": {}, "metrics": {}} for r in listed

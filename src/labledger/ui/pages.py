@@ -23,7 +23,7 @@ from labledger.errors import LabledgerError
 from labledger.query.filters import FilterSyntaxError
 from labledger.query.runs import get_run
 from labledger.ui.compare_view import compare_data, experiment_points
-from labledger.ui.listing import experiments_list, headlines
+from labledger.ui.listing import every_run, experiments_list, headlines
 from labledger.ui.previews import diff_lines, preview_kind, table_preview
 from labledger.ui.run_detail import run_detail
 from labledger.ui.runs_table import runs_table
@@ -52,11 +52,12 @@ def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 def experiments_page(request: Request) -> HTMLResponse:
     st = _store(request)
     q = request.query_params.get("q", "").strip()
-    found = experiments_list(st)
+    runs = every_run(st)  # one listing for the counts and the headlines
+    found = experiments_list(st, runs)
     if q:
         low = q.lower()
         found = [e for e in found if low in e["name"].lower() or low in (e["description"] or "").lower()]
-    return _page("experiments.html", experiments=found, headlines=headlines(st), q=q)
+    return _page("experiments.html", experiments=found, headlines=headlines(st, runs), q=q)
 
 
 def _int(text: str | None, default: int, low: int, high: int) -> int:

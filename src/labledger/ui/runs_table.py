@@ -25,25 +25,12 @@ from labledger.ui.listing import error_summary
 if TYPE_CHECKING:
     from labledger.store.backend import Backend
 
-__all__ = ["COMPLETENESS", "available_columns", "default_columns", "runs_table"]
+__all__ = ["COMPLETENESS", "available_columns", "default_columns", "hyperparameters_first", "runs_table"]
 
 #: A column computed from each listed run's parts (not a field of the filter language).
 COMPLETENESS = "completeness"
 ATTRIBUTE_COLUMNS = ("author", "host", "kind", "hypothesis", COMPLETENESS)
 MAX_DEFAULT = 4
-#: Params the integrations record about a search, its CV design and its estimator.
-RECORDED_PREFIXES = (
-    "best/",
-    "candidate/",
-    "cv/",
-    "direction/",
-    "estimator/",
-    "halving/",
-    "model/",
-    "scoring/",
-    "search/",
-    "config/",
-)
 
 
 def field_name(kind: str, key: str) -> str | None:
@@ -66,6 +53,21 @@ def field_name(kind: str, key: str) -> str | None:
     return f"{kind}.`{key}`"
 
 
+def hyperparameters_first(keys: Any, coverage: dict[str, int] | None = None) -> list[str]:
+    """Param keys with the hyperparameters first (the param roles completeness uses: what the
+    integrations and the project declare, then the built-in rules), the most common first
+    within each role when ``coverage`` counts the runs having each key, then by name.
+
+    >>> hyperparameters_first(["cv/n_splits", "C"], {})
+    ['C', 'cv/n_splits']
+    """
+    from labledger.lineage.completeness import param_role, param_roles
+
+    roles = param_roles()
+    counts = coverage or {}
+    return sorted(keys, key=lambda k: (param_role(k, roles) != "hyperparameter", -counts.get(k, 0), k))
+
+
 def _fields(kind: str, keys: Any) -> list[str]:
     return [name for name in (field_name(kind, k) for k in keys) if name is not None]
 
@@ -82,15 +84,15 @@ def available_columns(keys: dict[str, list[str]]) -> list[str]:
 
 
 def default_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Params whose values differ between the runs (the hyperparameters first: not those the
-    integrations record about the search, the CV design or the estimator's defaults), then fold
-    metrics and logged metrics."""
+    """Params whose values differ between the runs (the hyperparameters first, see
+    :func:`hyperparameters_first`), then fold metrics and logged metrics."""
     seen: dict[str, set[str]] = {}
     for r in rows:
         for k, v in r.get("params", {}).items():
             seen.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
     varying = sorted(k for k, vals in seen.items() if len(vals) > 1 or len(rows) == 1)
-    chosen = [k for k in varying if not k.startswith(RECORDED_PREFIXES)] or varying
+    coverage = {k: sum(1 for r in rows if k in r.get("params", {})) for k in varying}
+    chosen = hyperparameters_first(varying, coverage)
     folds = dict.fromkeys(k for r in rows for k in r.get("folds", {}))
     metrics = dict.fromkeys(k for r in rows for k in r.get("metrics", {}))
     return (
