@@ -226,3 +226,25 @@ def test_interrupts_at_random_moments_never_hang_a_heavy_logger(store_path, spaw
         assert set(values) <= logged | {float(counts["logged"])}, f"trial {trial}: points invented"
         # an interrupted call may have stored its point before the worker logged it again
         assert counts["logged"] <= len(values) <= counts["logged"] + counts["interrupts"], (trial, counts)
+
+
+def test_an_interrupt_while_a_batch_is_built_keeps_its_points(store_path, monkeypatch):
+    """A Ctrl-C landing as a queued batch's points become its record: the next flush stores them."""
+    from labledger.tracking import delivery
+
+    built = delivery.MetricBatch
+    calls = itertools.count()
+
+    def interrupted_once(*args, **kwargs):
+        if next(calls) == 0:
+            raise KeyboardInterrupt  # as a signal's handler would, inside the construction
+        return built(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "MetricBatch", interrupted_once)
+    with ll.start_run("signals", name="built") as run:
+        for i in range(100):
+            run.log_metric("x", float(i), step=i)
+        with pytest.raises(KeyboardInterrupt):
+            run.flush()
+        run.flush()
+    assert _stored(run.id) == list(range(100))

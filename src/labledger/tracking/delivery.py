@@ -79,10 +79,12 @@ class Event:
                 series = {}
                 for key, flat in self.raw.items():
                     series[key] = Series(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
-                self.raw = None
             else:
                 series = _read_spill(self.spilled) if self.spilled else {}
+            # the points are dropped only once the batch holds them: a signal's exception landing
+            # in between leaves them to be built again, never an empty batch in their place
             self.kwargs["batch"] = MetricBatch(run.id, self.seq, series)
+            self.raw = None
         return {"run": run, **self.kwargs}
 
     def in_memory(self) -> bool:
