@@ -25,20 +25,26 @@ from labledger.errors import SettingsError
 __all__ = [
     "SETTINGS",
     "Setting",
+    "artifacts",
+    "cache",
     "capture_code",
     "capture_ttl",
     "check",
     "completeness",
+    "connect_timeout",
     "diff_cap",
     "disabled_plugins",
+    "end_timeout",
     "experiment",
     "experiment_pattern",
     "flush_interval",
     "get",
     "heartbeat_timeout",
     "reproduction_of",
+    "spool_max",
     "store",
     "testing",
+    "token",
     "trace_plugins",
 ]
 
@@ -162,6 +168,12 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _token(raw: str) -> str:
+    if not raw.isprintable() or " " in raw:
+        raise ValueError(raw)
+    return raw
+
+
 def _run_id(raw: str) -> str:
     if not (len(raw) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in raw)):
         raise ValueError(raw)
@@ -173,8 +185,8 @@ SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
         Setting(
-            "LABLEDGER_STORE", "path", "", "./.labledger", "a folder path",
-            "store folder when `store=` / `--store` is not given", _path,
+            "LABLEDGER_STORE", "path", "", "./.labledger", "a folder, or a postgresql:// or https:// URI",
+            "the store when `store=` / `--store` is not given", _path,
         ),
         Setting(
             "LABLEDGER_EXPERIMENT_PATTERN", "regex", DEFAULT_EXPERIMENT_PATTERN,
@@ -226,6 +238,34 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "LABLEDGER_TESTING", "flag", False, "0", "1, true, yes, on or 0, false, no, off",
             "integrations raise their tracking errors instead of warning (for test suites)", _flag,
+        ),
+        Setting(
+            "LABLEDGER_TOKEN", "token", "", "unset", "an API token (`labledger token create`)",
+            "the API token sent to a labledger server (`LABLEDGER_STORE=https://...`)", _token,
+        ),
+        Setting(
+            "LABLEDGER_CONNECT_TIMEOUT", "seconds", 30.0, "30", "a number of seconds from 0 to 86400",
+            "how long a run's start waits for an unreachable server", _seconds(0.0, 86_400.0),
+        ),
+        Setting(
+            "LABLEDGER_END_TIMEOUT", "seconds", 30.0, "30", "a number of seconds from 0 to 86400",
+            "how long a run's end waits for spooled records to reach the server", _seconds(0.0, 86_400.0),
+        ),
+        Setting(
+            "LABLEDGER_SPOOL_MAX", "bytes", 1 << 30, "1073741824", "a whole number of bytes from 0 to 2**40",
+            "bytes of records a process spools on disk while the server is unreachable", _bytes,
+        ),
+        Setting(
+            "LABLEDGER_SERVER_CONFIG", "JSON", "", "unset", "set by `labledger server` only",
+            "the settings `labledger server` passes to its worker processes (internal)", _path,
+        ),
+        Setting(
+            "LABLEDGER_ARTIFACTS", "location", "", "unset", "an s3://bucket/prefix URI or a folder",
+            "where a PostgreSQL store keeps artifact bytes when its server.artifacts setting is unset", _path,
+        ),
+        Setting(
+            "LABLEDGER_CACHE", "path", "", "`~/.cache/labledger`", "a folder path",
+            "folder of the local caches and spools of server and database stores", _path,
         ),
     )
 }
@@ -325,3 +365,30 @@ def testing() -> bool:
     as off here (:func:`check` reports it).
     """
     return bool(get("LABLEDGER_TESTING", lenient=True))
+
+
+def token() -> str | None:
+    """``LABLEDGER_TOKEN``: the API token sent to a labledger server, or ``None`` when unset."""
+    return str(get("LABLEDGER_TOKEN")) or None
+
+
+def connect_timeout(*, lenient: bool = False) -> float:
+    return float(get("LABLEDGER_CONNECT_TIMEOUT", lenient=lenient))
+
+
+def end_timeout(*, lenient: bool = False) -> float:
+    return float(get("LABLEDGER_END_TIMEOUT", lenient=lenient))
+
+
+def spool_max(*, lenient: bool = False) -> int:
+    return int(get("LABLEDGER_SPOOL_MAX", lenient=lenient))
+
+
+def cache() -> str:
+    """``LABLEDGER_CACHE`` (stripped), or ``""`` when unset: then caches go under ``~/.cache/labledger``."""
+    return str(get("LABLEDGER_CACHE", lenient=True))
+
+
+def artifacts() -> str | None:
+    """``LABLEDGER_ARTIFACTS``: where a PostgreSQL store keeps artifact bytes, or ``None`` when unset."""
+    return str(get("LABLEDGER_ARTIFACTS")).strip() or None

@@ -74,11 +74,11 @@ def test_a_plugin_may_serve_folders_before_the_builtin(tmp_path):
 
 def test_a_uri_no_plugin_serves_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(StoreURIError) as caught:
-        ll.start_run("hooks", store="postgresql://db.example.com/ledger")
+        ll.start_run("hooks", store="mysql://db.example.com/ledger")
     err = caught.value
-    assert err.uri == "postgresql://db.example.com/ledger" and err.scheme == "postgresql"
+    assert err.uri == "mysql://db.example.com/ledger" and err.scheme == "mysql"
     message = str(err)
-    assert "postgresql://db.example.com/ledger" in message and "'postgresql'" in message
+    assert "mysql://db.example.com/ledger" in message and "'mysql'" in message
     assert "labledger_open_store" in message and "folder path" in message
 
     from labledger.cli.app import main

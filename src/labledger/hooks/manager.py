@@ -81,6 +81,8 @@ __all__ = [
 #: (serves folders, keeps artifact bytes, writes every event), dataset fingerprints, export formats.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "labledger.store.sink",
+    "labledger.store.postgres.plugin",
+    "labledger.store.remote.plugin",
     "labledger.lineage.fingerprint",
     "labledger.analysis.export_formats",
 )

@@ -264,7 +264,7 @@ def verify(
     env = {
         **os.environ,
         "LABLEDGER_REPRODUCTION_OF": original.id,
-        "LABLEDGER_STORE": str(original.store.path),
+        "LABLEDGER_STORE": original.store.uri,
         "LABLEDGER_EXPERIMENT": original.experiment,
     }
     started = time.time()

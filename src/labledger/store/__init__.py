@@ -72,7 +72,7 @@ def open_store(path: str | os.PathLike[str] | Backend | None = None, *, create: 
     """
     if path is not None and not isinstance(path, str | os.PathLike):
         return path  # already a store
-    location = os.fspath(path if path is not None else default_store_path())
+    location = os.fspath(path) if path is not None else settings.store() or os.fspath(default_store_path())
     folder = local_folder(location) if only_builtin_plugins() else None
     store: Backend | None
     if folder is not None:  # the built-in plugin's answer, without building the plugin manager

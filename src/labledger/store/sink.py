@@ -61,7 +61,7 @@ def _reporting_store_errors(hook: _Hook) -> _Hook:
             raise StoreWriteError(e.path, e.problem) from e
         if _failed:
             with _failed_lock:
-                _failed.discard(str(run.store.db_path))
+                _failed.discard(run.store.location)
 
     return wrapper  # type: ignore[return-value]
 
