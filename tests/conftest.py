@@ -16,11 +16,47 @@ from labledger.hooks import manager as plugins
 from labledger.integrations.base import reset_warnings
 from labledger.tracking import lifecycle as _lifecycle
 
+from . import server_backend
+
+
+@pytest.fixture(scope="session")
+def _server_cluster():
+    """With ``LABLEDGER_TEST_STORE=server``: the session's PostgreSQL cluster for the test servers."""
+    if not server_backend.SERVER_MODE:
+        yield None
+        return
+    cluster = server_backend.Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def _store_location(tmp_path: Path, _server_cluster):
+    """The test's store: a folder, or (``LABLEDGER_TEST_STORE=server``) the URL of its own server."""
+    if _server_cluster is None:
+        yield str(tmp_path / "store")
+        return
+    yield from server_backend.serve(_server_cluster, tmp_path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against a server, tests of the SQLite store's own files are deselected."""
+    if not server_backend.SERVER_MODE:
+        return
+    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _store_location):
     """Every test gets its own default store and the default plugins only."""
-    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "store"))
+    location = _store_location if isinstance(_store_location, str) else _store_location.url
+    monkeypatch.setenv("LABLEDGER_STORE", location)
+    monkeypatch.setenv("LABLEDGER_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)  # whatever a framework writes next to the working directory stays here
     monkeypatch.delenv("LABLEDGER_EXPERIMENT", raising=False)
     monkeypatch.delenv("LABLEDGER_DISABLE_PLUGINS", raising=False)
@@ -43,8 +79,11 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "store"
+def store_path(tmp_path: Path, _store_location) -> Path:
+    """The test's store folder (against a server: its URL, which every API taking a store accepts)."""
+    if isinstance(_store_location, str):
+        return tmp_path / "store"
+    return _store_location.url  # type: ignore[return-value]
 
 
 @pytest.fixture

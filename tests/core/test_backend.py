@@ -196,6 +196,7 @@ def test_select_runs_takes_a_selection_in_normal_form(store_path):
     assert store.field_values(ids[:2], parse_field("params.x")) == {ids[0]: 0, ids[1]: 1}
 
 
+@pytest.mark.sqlite_only
 def test_a_filter_too_large_for_the_store_is_reported_at_its_column(store_path, monkeypatch):
     monkeypatch.setattr(filter_sql, "max_variables", lambda: 10)
     text = " or ".join(f"params.k{i} = {i}" for i in range(8))

@@ -185,6 +185,7 @@ def test_damage_is_reported_as_damage_never_as_another_error():
         split_chunk(b"\x09" + blobs[0][1:])
 
 
+@pytest.mark.sqlite_only
 def test_fsck_and_readers_report_a_damaged_chunk_and_read_the_rest(run, store_path):
     for i in range(3000):
         run.log_metrics({"loss": 1 / (i + 1), "acc": i / 3000}, step=i)

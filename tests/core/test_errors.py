@@ -37,6 +37,7 @@ def test_int_and_float_are_different_param_values(run):
         run.log_param("n", 1.0)
 
 
+@pytest.mark.sqlite_only
 def test_the_store_itself_refuses_to_change_a_param(run):
     run.log_param("C", 1.0)
     with pytest.raises(sqlite3.IntegrityError):
@@ -62,6 +63,7 @@ def test_finished_runs_are_read_only(run, action):
     assert info.value.run_id == run.id and info.value.status == "finished"
 
 
+@pytest.mark.sqlite_only
 def test_finished_run_refuses_artifacts_and_the_store_refuses_writes(run, tmp_path):
     f = tmp_path / "a.txt"
     f.write_text("x")

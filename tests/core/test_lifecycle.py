@@ -133,13 +133,15 @@ def test_sigkill_leaves_a_crashed_run_with_data_older_than_one_flush_window(tmp_
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     store = ll.open_store(store_path)
-    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if isinstance(store, ll.Store):  # the SQLite file itself is sound
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     view = _only_run("lifecycle")
     assert view.status == "crashed"
     hist = view.metric("early")
     assert hist["step"].tolist() == list(range(2000))
 
 
+@pytest.mark.sqlite_only
 def test_stale_heartbeat_from_another_host_counts_as_crashed(monkeypatch):
     run = ll.start_run("lifecycle")
     run.log_metric("m", 1.0)

@@ -15,12 +15,7 @@ from labledger.store.codec import NO_EPOCH, decode_chunk
 
 def _naive(view: ll.RunView, key: str) -> dict[str, np.ndarray]:
     """Every chunk decoded on its own and concatenated: the reference."""
-    rows = view.store.query(
-        "SELECT c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
-        "WHERE c.run_id = ? AND k.name = ? ORDER BY c.seq",
-        (view.id, key),
-    )
-    parts = [decode_chunk(r["data"]) for r in rows]
+    parts = [decode_chunk(chunk) for _, _, chunk in view.store.metric_chunks(view.id, key)]
     return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
 
 

@@ -38,6 +38,7 @@ def test_new_store_is_wal_with_a_schema_version(store_path):
     assert store.schema_version() == SCHEMA_VERSION
 
 
+@pytest.mark.sqlite_only
 def test_store_from_a_newer_release_is_refused_clearly(store_path):
     Store(store_path).conn  # noqa: B018 - the first write connection creates the store
     conn = sqlite3.connect(store_path / DB_FILENAME)
@@ -49,6 +50,7 @@ def test_store_from_a_newer_release_is_refused_clearly(store_path):
     assert info.value.found == SCHEMA_VERSION + 1
 
 
+@pytest.mark.sqlite_only
 def test_a_file_that_is_not_sqlite_is_refused_clearly(store_path):
     store_path.mkdir()
     (store_path / DB_FILENAME).write_text("this is not a database, just some text\n" * 10)
@@ -89,6 +91,7 @@ def test_chunks_round_trip_bit_for_bit(n):
     assert [None if e == -1 else e for e in arrays["epoch"].tolist()] == epochs
 
 
+@pytest.mark.sqlite_only
 def test_a_training_loop_stores_under_24_bytes_per_point(store_path):
     with ll.start_run("size", store=store_path) as run:
         for step in range(2000):

@@ -230,9 +230,8 @@ def test_uncaught_failure_ends_the_run_failed_at_exit(run_script) -> None:
     assert done.returncode != 0 and "bad batch on purpose" in done.stderr
     (summary,) = [e for e in ll.experiments() if e["name"] == "keras-exit"]
     assert summary["runs"] == 1 and not summary["running"]
-    store = ll.open_store(None)
-    (row,) = store.query("SELECT id FROM runs")
-    view = ll.get_run(row["id"])
+    (run_id,) = ll.open_store(None).run_ids()
+    view = ll.get_run(run_id)
     assert view.status == "failed" and "bad batch on purpose" in view.error
     assert list(view.metric("loss").epoch) == [0, 1]
 

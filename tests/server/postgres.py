@@ -67,13 +67,14 @@ def free_port() -> int:
 
 @dataclass
 class PostgresCluster:
-    """A running throw-away cluster: superuser ``postgres``, trust authentication, no fsync."""
+    """A running throw-away cluster: superuser ``postgres``, trust authentication, fsync off unless asked."""
 
     bin_dir: Path
     folder: Path
     port: int
     as_postgres: bool  # the binaries run as the postgres OS user (the tests run as root)
     started_in: float = 0.0  # seconds from initdb to accepting connections
+    options: str = ""  # the server's command-line options (pg_ctl -o)
 
     @property
     def dsn(self) -> str:
@@ -97,8 +98,12 @@ class PostgresCluster:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
     @classmethod
-    def start(cls, bin_dir: Path | None = None, attempts: int = 3) -> PostgresCluster:
-        """initdb and start a cluster; raises :class:`ClusterError` (with the log) when it cannot."""
+    def start(cls, bin_dir: Path | None = None, attempts: int = 3, fsync: bool = False) -> PostgresCluster:
+        """initdb and start a cluster; raises :class:`ClusterError` (with the log) when it cannot.
+
+        :param fsync: make commits durable (off by default: a test cluster is thrown away; a
+            benchmark turns it on so its figures are those of a real server).
+        """
         bin_dir = bin_dir or find_bin_dir()
         if bin_dir is None:
             raise ClusterError(MISSING)
@@ -123,10 +128,12 @@ class PostgresCluster:
                 raise ClusterError(f"initdb failed ({done.returncode}):\n{done.stdout}{done.stderr}")
             for attempt in range(attempts):  # another process may take the port before the server does
                 cluster.port = free_port()
-                options = f"-p {cluster.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+                durable = "on" if fsync else "off"
+                listen = f"-p {cluster.port} -k {folder} -c listen_addresses=127.0.0.1"
+                cluster.options = f"{listen} -c fsync={durable}"
                 done = cluster._run(
                     "pg_ctl", "-D", str(cluster.data), "-l", str(cluster.log), "-w", "-t", "30",
-                    "-o", options, "start",
+                    "-o", cluster.options, "start",
                 )  # fmt: skip
                 if done.returncode == 0:
                     cluster.wait_ready()
@@ -160,6 +167,18 @@ class PostgresCluster:
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the server did not accept connections:\n{self.read_log()}") from None
                 time.sleep(0.05)
+
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the server (fast shutdown: clients' connections are cut), wait ``down`` seconds,
+        and start it again on the same port."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
+        time.sleep(down)
+        done = self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "-o", self.options, "start"
+        )
+        if done.returncode:
+            raise ClusterError(f"pg_ctl start failed:\n{done.stdout}{done.stderr}\n{self.read_log()}")
+        self.wait_ready()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) if it runs, and remove its folder."""

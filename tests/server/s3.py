@@ -45,6 +45,19 @@ class S3Server:
     """A running S3 server: ``endpoint`` its URL."""
 
     endpoint: str
+    server: Any = None  # moto's ThreadedMotoServer
+
+    def stop(self) -> None:
+        """Stop answering (connections to the endpoint are refused); :meth:`start` serves again."""
+        self.server.stop()
+
+    def start(self) -> None:
+        """Serve again on the same port, with the buckets and objects held before."""
+        from moto.server import ThreadedMotoServer
+
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.server.start()
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client of this server (``config``: :class:`botocore.config.Config` options)."""
@@ -76,13 +89,15 @@ def moto_s3(folder: Path) -> Iterator[S3Server]:
         env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "aws-credentials"))
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
+        s3 = S3Server("", server)
         try:
             host, port = server.get_host_and_port()
-            endpoint = f"http://{host}:{port}"
-            env.setenv("AWS_ENDPOINT_URL", endpoint)
-            yield S3Server(endpoint)
+            s3.endpoint = f"http://{host}:{port}"
+            env.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+            yield s3
         finally:
-            server.stop()
+            with contextlib.suppress(Exception):  # stopped already by a test of an outage
+                s3.server.stop()
 
 
 @contextlib.contextmanager

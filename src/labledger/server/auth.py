@@ -1,10 +1,13 @@
 """Authentication of every request to a labledger server, as a small ASGI middleware.
 
 :class:`TokenAuth` reads the API token from ``Authorization: Bearer <token>`` (or
-``X-Labledger-Token: <token>``) and asks an injected ``authenticate(token)`` callable who it
-belongs to (:func:`labledger.server.accounts.authenticator` gives one on PostgreSQL). Without
-a valid token a request answers 401; a token whose scope is ``read`` may only ``GET`` and
-``HEAD`` (anything else answers 403). Only the health check (:data:`PUBLIC_PATHS`) is open.
+``X-Labledger-Token: <token>``; for ``GET`` and ``HEAD`` only, also the browser cookie
+:data:`COOKIE` that ``/login`` sets) and asks an injected ``authenticate(token)`` callable who
+it belongs to (:func:`labledger.server.accounts.authenticator` gives one on PostgreSQL).
+Without a valid token a request answers 401 (a browser asking for a page is sent to the login
+page instead, when there is one); a token whose scope is ``read`` may only ``GET`` and
+``HEAD``, and ``POST`` under the ``safe_paths`` prefixes (reads sent as ``POST``); anything
+else answers 403. Only the health check (:data:`PUBLIC_PATHS`) is open.
 The principal is put in ``scope["state"]["principal"]`` (``request.state.principal`` in
 Starlette). Inside a route, :func:`require` checks the principal's right on an experiment:
 an experiment they may not read answers 404, exactly as one that does not exist.
@@ -32,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from labledger.server.accounts import Principal, allowed
 
 __all__ = [
+    "COOKIE",
     "EXCEPTION_HANDLERS",
     "PUBLIC_PATHS",
     "SAFE_METHODS",
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset({"/api/health"})
 #: Methods a ``read`` token may use; every other method needs a ``write`` (or ``admin``) token.
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+#: The cookie a browser keeps its token in (sent with ``GET`` and ``HEAD`` only: no forged writes).
+COOKIE = "labledger_token"
 #: Longest token header read (tokens are 46 characters).
 MAX_TOKEN_LENGTH = 200
 #: Successful lookups remembered at most (the oldest are forgotten first).
@@ -117,19 +123,54 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def token_of(scope: Scope) -> str | None:
-    """The token of a request: ``Authorization: Bearer <token>`` or ``X-Labledger-Token``."""
+def _cookie(scope: Scope, name: str) -> str | None:
+    from http.cookies import SimpleCookie
+
+    text = _header(scope, b"cookie")
+    if not text:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(text)
+    except Exception:  # a malformed cookie header: no token from it
+        return None
+    morsel = jar.get(name)
+    return morsel.value.strip() or None if morsel is not None else None
+
+
+def token_of(scope: Scope, cookie: bool = False) -> str | None:
+    """The token of a request: ``Authorization: Bearer <token>`` or ``X-Labledger-Token``, else
+    (when ``cookie``) the :data:`COOKIE` cookie."""
     authorization = _header(scope, b"authorization")
     if authorization:
         kind, _, value = authorization.strip().partition(" ")
         if kind.lower() == "bearer" and value.strip():
             return value.strip()
     token = _header(scope, b"x-labledger-token")
-    return token.strip() if token and token.strip() else None
+    if token and token.strip():
+        return token.strip()
+    return _cookie(scope, COOKIE) if cookie else None
+
+
+def _wants_page(scope: Scope) -> bool:
+    """Whether a request is a browser asking for a page (``GET``, HTML accepted, not the API)."""
+    accept = _header(scope, b"accept") or ""
+    path: str = scope.get("path", "")
+    return scope.get("method") == "GET" and "text/html" in accept and not path.startswith("/api/")
+
+
+async def _redirect(send: Any, location: str) -> None:
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+#: The ``kind`` of the middleware's answers, by status.
+KINDS = {401: "AuthenticationRequired", 403: "PermissionDenied", 503: "ServiceUnavailable"}
 
 
 async def _answer(send: Any, status: int, error: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    body = json.dumps({"error": error}).encode()
+    body = json.dumps({"error": error, "kind": KINDS.get(status, "Error")}).encode()
     start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": [*start, *headers]})
     await send({"type": "http.response.body", "body": body})
@@ -143,6 +184,10 @@ class TokenAuth:
     :param cache_ttl: seconds a successful lookup is remembered (by the token's hash); a revoked
         token may work that long after revocation. ``0`` asks the database every time.
     :param public: paths answered without a token.
+    :param safe_paths: path prefixes under which a ``read`` token may also ``POST`` (reads
+        whose arguments travel in the body, like ``/api/v1/read/``).
+    :param login_path: where a browser asking for a page without a token is sent (``None``:
+        it gets 401 as any other request).
 
     >>> app = TokenAuth(app, authenticate=authenticator(pool.connection), cache_ttl=5)  # doctest: +SKIP
     """
@@ -153,12 +198,19 @@ class TokenAuth:
         authenticate: Authenticate,
         cache_ttl: float = 5.0,
         public: frozenset[str] = PUBLIC_PATHS,
+        safe_paths: tuple[str, ...] = (),
+        login_path: str | None = None,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
         self.cache_ttl = cache_ttl
         self.public = public
+        self.safe_paths = safe_paths
+        self.login_path = login_path
         self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+
+    def _safe(self, method: str, path: str) -> bool:
+        return method in SAFE_METHODS or (method == "POST" and path.startswith(self.safe_paths))
 
     async def _lookup(self, token: str) -> Principal | None:
         key = hashlib.sha256(token.encode("utf-8", "replace")).digest()
@@ -186,7 +238,13 @@ class TokenAuth:
             await self.app(scope, receive, send)
             return
         websocket = scope["type"] == "websocket"
-        token = token_of(scope)
+        method = "GET" if websocket else scope.get("method", "GET")
+        token = token_of(scope, cookie=not websocket and method in SAFE_METHODS)
+        if token is None and self.login_path is not None and not websocket and _wants_page(scope):
+            from urllib.parse import quote
+
+            await _redirect(send, f"{self.login_path}?next={quote(scope.get('path', '/'), safe='/')}")
+            return
         problem = None
         principal = None
         if token is None:
@@ -211,8 +269,7 @@ class TokenAuth:
             else:
                 await _answer(send, 401, problem or "invalid API token", ((b"www-authenticate", b"Bearer"),))
             return
-        method = "GET" if websocket else scope.get("method", "GET")
-        if method not in SAFE_METHODS and principal.scope == "read":
+        if principal.scope == "read" and not self._safe(method, scope.get("path", "")):
             await _answer(send, 403, f"this token's scope is read: it cannot {method}")
             return
         state = {**scope.get("state", {}), "principal": principal}

@@ -1,0 +1,256 @@
+"""Load on a labledger server: many training processes logging through several server processes
+into one PostgreSQL database, while a reader lists runs in a loop.
+
+    python benchmarks/server_load.py [--clients 16] [--points 100000] [--servers 2] [--rate 0] [--json F]
+
+Starts a throw-away PostgreSQL cluster (fsync on), ``labledger db upgrade``, one API token,
+``--servers`` ``labledger server`` processes on loopback, a reader process listing the
+experiment's runs in a loop (``ll.runs``), then ``--clients`` client processes at once, each
+``log_metric`` ``--points`` times in one run through server ``i % servers`` and ending it. Then
+checks that every point is stored (counted in PostgreSQL) and prints: aggregate points/s into
+PostgreSQL (from the first client's start to the last run's end, with every point readable),
+p50/p99 of a batch's round trip (the client's background send of one batch: encoding, request,
+answer), the clients' ``log_metric`` cost under load, the reader's
+listing latency, and errors (any error fails the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.server.postgres import PostgresCluster, free_port  # noqa: E402
+
+EXPERIMENT = "load"
+
+CLIENT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import labledger as ll
+
+    from labledger.store.remote.client import RemoteStore
+
+    rtts = []
+    send = RemoteStore.write_metrics
+
+    def timed(self, batch):  # one batch's round trip: encoding, request, answer
+        began = time.perf_counter()
+        try:
+            return send(self, batch)
+        finally:
+            rtts.append(time.perf_counter() - began)
+
+    RemoteStore.write_metrics = timed
+    index, points, start_file, rate = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    while not os.path.exists(start_file):
+        time.sleep(0.001)
+    began = time.time()
+    run = ll.start_run(EXPERIMENT, name=f"client-{index}")
+    log = run.log_metric
+    t0 = time.perf_counter()
+    spent = 0.0
+    for block in range(0, points, 1000):
+        began_block = time.perf_counter()
+        for i in range(block, min(points, block + 1000)):
+            log("loss", i * 1e-5, step=i)
+        spent += time.perf_counter() - began_block
+        if rate:  # a training loop's pace: sleep until this block's time has come
+            time.sleep(max(0.0, t0 + (block + 1000) / rate - time.perf_counter()))
+    t1 = time.perf_counter()
+    run.end()
+    ended = time.time()
+    waited = ended - began - (t1 - t0)
+    print(json.dumps({"began": began, "ended": ended, "loop": spent, "end_wait": waited, "rtts": rtts}))
+    """
+).replace("EXPERIMENT", repr(EXPERIMENT))
+
+READER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import labledger as ll
+
+    stop_file = sys.argv[1]
+    times, errors = [], []
+    while not os.path.exists(stop_file):
+        began = time.perf_counter()
+        try:
+            ll.runs(experiment=EXPERIMENT)
+        except Exception as e:  # counted and reported: any error fails the benchmark
+            errors.append(f"{type(e).__name__}: {e}")
+        times.append(time.perf_counter() - began)
+    print(json.dumps({"times": times, "errors": errors[:20], "error_count": len(errors)}))
+    """
+).replace("EXPERIMENT", repr(EXPERIMENT))
+
+
+def _cli(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "labledger.cli", *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"labledger {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the server at {url} exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server at {url} did not answer within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run_load(clients: int, points: int, servers: int, folder: Path, rate: float = 0.0) -> dict[str, object]:
+    """Run the load once; returns the figures (SystemExit when a point is missing or an error happened)."""
+    import psycopg
+
+    cluster = PostgresCluster.start(fsync=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with psycopg.connect(cluster.dsn, autocommit=True) as admin:
+            admin.execute("CREATE DATABASE ledger")
+        dsn = cluster.dsn_for("ledger")
+        env = {**os.environ, "LABLEDGER_CACHE": str(folder / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+        _cli("db", "upgrade", "--backend", dsn, env=env)
+        create = ["token", "create", "--backend", dsn, "--user", "load", "--scope", "write", "--create-user"]
+        token = _cli(*create, env=env).split()[-1]
+        urls = []
+        for _ in range(servers):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            objects = (folder / "objects").as_uri()
+            command = ["server", "--backend", dsn, "--artifacts", objects, "--port", str(port)]
+            procs.append(subprocess.Popen([sys.executable, "-m", "labledger.cli", *command], env=env))
+            urls.append(url)
+        for url, proc in zip(urls, procs, strict=True):
+            _wait_healthy(url, proc)
+        client_env = {**env, "LABLEDGER_TOKEN": token, "LABLEDGER_CAPTURE_CODE": "0"}
+        client_env["LABLEDGER_COMPLETENESS"] = "off"
+        start_file, stop_file = folder / "start", folder / "stop"
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(stop_file)],
+            env={**client_env, "LABLEDGER_STORE": urls[-1]},
+            stdout=subprocess.PIPE,
+        )
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", CLIENT, str(i), str(points), str(start_file), str(rate)],
+                env={**client_env, "LABLEDGER_STORE": urls[i % servers]},
+                stdout=subprocess.PIPE,
+            )
+            for i in range(clients)
+        ]
+        time.sleep(3.0)  # every client imported labledger and waits
+        start_file.touch()
+        results = []
+        for worker in workers:
+            out, _ = worker.communicate(timeout=1800)
+            if worker.returncode:
+                raise SystemExit(f"a client failed with {worker.returncode}")
+            results.append(json.loads(out.splitlines()[-1]))
+        stop_file.touch()
+        read_out, _ = reader.communicate(timeout=120)
+        reads = json.loads(read_out.splitlines()[-1])
+        with psycopg.connect(dsn) as conn:
+            stored = conn.execute(
+                "SELECT r.name, coalesce(sum(c.count), 0) FROM runs r LEFT JOIN metric_chunks c "
+                "ON c.run_id = r.id GROUP BY r.name"
+            ).fetchall()
+            statuses = conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+        cluster.stop()
+    missing = {name: points - int(n) for name, n in stored if int(n) != points}
+    if len(stored) != clients or missing or reads["error_count"]:
+        problem = f"runs={len(stored)} missing={missing} reader errors={reads['errors']}"
+        raise SystemExit(f"LOST OR FAILED: {problem}")
+    wall = max(r["ended"] for r in results) - min(r["began"] for r in results)
+    rtts = [t for r in results for t in r["rtts"]]
+    per_call = [r["loop"] / points * 1e9 for r in results]
+    return {
+        "clients": clients,
+        "points_per_client": points,
+        "servers": servers,
+        "rate": rate,
+        "stored_points": sum(int(n) for _, n in stored),
+        "statuses": dict(statuses),
+        "wall_s": wall,
+        "points_per_s": clients * points / wall,
+        "batches": len(rtts),
+        "batch_rtt_p50_ms": _percentile(rtts, 0.5) * 1e3,
+        "batch_rtt_p99_ms": _percentile(rtts, 0.99) * 1e3,
+        "log_metric_ns_median": statistics.median(per_call),
+        "log_metric_ns_max": max(per_call),
+        "end_wait_s_max": max(r["end_wait"] for r in results),
+        "reader_lists": len(reads["times"]),
+        "reader_list_p50_ms": _percentile(reads["times"], 0.5) * 1e3,
+        "reader_errors": reads["error_count"],
+    }
+
+
+def table(figures: dict[str, object]) -> str:
+    f = figures
+    pace = f", each at {f['rate']:,.0f} points/s" if f["rate"] else ", each as fast as it can"
+    load = f"{f['clients']} × {f['points_per_client']:,} through {f['servers']} server processes{pace}"
+    rtt = f"p50 {f['batch_rtt_p50_ms']:.1f} ms, p99 {f['batch_rtt_p99_ms']:.1f} ms ({f['batches']} batches)"
+    cost = f"{f['log_metric_ns_median']:.0f} ns median, {f['log_metric_ns_max']:.0f} ns worst client"
+    reader = (
+        f"{f['reader_lists']} listings, p50 {f['reader_list_p50_ms']:.0f} ms, {f['reader_errors']} errors"
+    )
+    rows = [
+        ("clients × points", load),
+        ("stored", f"{f['stored_points']:,} points, every one (runs: {f['statuses']})"),
+        ("aggregate into PostgreSQL", f"{f['points_per_s']:,.0f} points/s ({f['wall_s']:.1f} s wall)"),
+        ("batch round trip", rtt),
+        ("log_metric under load", cost),
+        ("run end (flush) wait", f"{f['end_wait_s_max']:.2f} s worst client"),
+        ("reader", reader),
+    ]
+    return "\n".join(["| figure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=0.0, help="points/s per client (0: as fast as it can)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="labledger-load-") as folder:
+        figures = run_load(args.clients, args.points, args.servers, Path(folder), args.rate)
+    print(table(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
