@@ -22,6 +22,8 @@ from typing import Any
 #: ``LABLEDGER_TEST_STORE=server`` runs the suite against a server.
 SERVER_MODE = os.environ.get("LABLEDGER_TEST_STORE", "sqlite") == "server"
 TEMPLATE = "labledger_template"
+#: Databases cloned ahead of the tests that will use them.
+SPARES = 3
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Cluster:
     """The session's PostgreSQL cluster and its migrated template database."""
 
     def __init__(self) -> None:
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         import psycopg
 
         from labledger.store.postgres import upgrade
@@ -44,26 +49,36 @@ class Cluster:
         from .server.postgres import PostgresCluster
 
         self.cluster = PostgresCluster.start()
+        self.dropper = ThreadPoolExecutor(1, thread_name_prefix="databases")  # not in the tests' time
+        self.spares: deque[Future[str]] = deque()
         with psycopg.connect(self.cluster.dsn, autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {TEMPLATE}")
         with psycopg.connect(self.cluster.dsn_for(TEMPLATE), autocommit=True) as conn:
             upgrade(conn)
 
     def new_database(self) -> str:
+        """A new database cloned from the template (made ahead, while earlier tests ran: a clone takes
+        about 0.4 s)."""
+        while len(self.spares) < SPARES + 1:
+            self.spares.append(self.dropper.submit(self._create))
+        return str(self.spares.popleft().result())
+
+    def _create(self) -> str:
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:16]}"
         with psycopg.connect(self.cluster.dsn, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+            admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
         return name
 
-    def drop(self, name: str) -> None:
+    def _drop(self, name: str) -> None:
         import psycopg
 
         with psycopg.connect(self.cluster.dsn, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
+        self.dropper.shutdown(wait=True)
         self.cluster.stop()
 
 
@@ -82,7 +97,7 @@ def start_server(cluster: Cluster, folder: Path) -> TestServer:
     artifacts = (folder / "objects").as_uri()
     store = PostgresStore(dsn, artifacts=artifacts)
     app = create_server_app(store, objects=open_objects(artifacts), accounts=None)
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY on accepted
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
@@ -101,12 +116,14 @@ def stop_server(cluster: Cluster, served: TestServer) -> None:
     """Stop the server, forget the clients this process opened for it, drop its database."""
     from labledger.store.remote import plugin
 
-    served.server.should_exit = True
-    served.thread.join(timeout=30)
-    forget = getattr(plugin, "close_stores", None)
-    if callable(forget):
-        forget()
-    cluster.drop(served.dsn.rsplit("/", 1)[1])
+    plugin.close_stores()
+    served.server.should_exit = True  # the server stops, and its database goes, in the background
+
+    def stopped() -> None:
+        served.thread.join(timeout=30)
+        cluster._drop(served.dsn.rsplit("/", 1)[1])
+
+    cluster.dropper.submit(stopped)
 
 
 def serve(cluster: Cluster, folder: Path) -> Iterator[TestServer]:

@@ -291,3 +291,22 @@ def test_info_names_the_caller_and_the_artifacts(world):
         info = client.get("/api/v1/info").json()
     assert info["api"] == 1 and info["user"] == "alice" and info["max_body"] == MAX_BODY
     assert info["artifacts"].startswith("file:///") and info["artifacts"].endswith("/objects")
+
+
+def test_jobs_starting_at_once_all_create_or_join_their_new_experiment(world):
+    """Sixteen clients of one user start runs in a new experiment at the same moment: one creates
+    it (and becomes its admin in the same transaction), the others find it and may write it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tokens = [user_token(world.dsn, "alice", "write") for _ in range(16)]
+    for attempt in range(3):
+        experiment = f"sweep-{attempt}"
+
+        def start(token: str, name: str = experiment) -> int:
+            with world.client(token) as client:
+                return call(client, "write", "ensure_experiment", name).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            assert list(pool.map(start, tokens)) == [200] * 16
+        with world.client(world.bob) as bob:  # and it stays alice's: invisible to bob's team
+            assert call(bob, "write", "ensure_experiment", experiment).status_code == 404

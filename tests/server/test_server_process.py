@@ -249,3 +249,36 @@ def test_tls_serves_https_and_the_ready_line_names_it(tmp_path):
         process.terminate()
         process.wait(timeout=20)
         process.stdout.close()  # type: ignore[union-attr]
+
+
+def test_kept_alive_connections_get_tcp_nodelay():
+    """uvicorn binds its socket with protocol 0, and asyncio then leaves Nagle's algorithm on:
+    every request on a kept-alive connection would wait ~40 ms for a delayed acknowledgement."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from labledger.cli.commands.server import _tcp
+
+    sock = _tcp(uvicorn.Config(app=None, host="127.0.0.1", port=0).bind_socket())
+    assert sock.proto == socket.IPPROTO_TCP
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Accept(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                accepted = transport.get_extra_info("socket")
+                seen.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Accept, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(seen, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) == 1

@@ -78,8 +78,8 @@ class Accounts(Protocol):
     def experiment_exists(self, name: str) -> bool:
         """Whether an experiment of that name exists (whoever may see it)."""
 
-    def grant_creator(self, experiment: str, user: str) -> None:
-        """Give ``user`` the ``admin`` role on the experiment they just created."""
+    def create_experiment(self, name: str, description: str | None, user: str) -> bool:
+        """Create the experiment with ``user`` as its admin, atomically; whether it was created."""
 
 
 @dataclass

@@ -98,11 +98,26 @@ class PostgresAccounts:
 
         return self._run(experiment_id, name) is not None
 
-    def grant_creator(self, experiment: str, user: str) -> None:
-        """Give ``user`` the ``admin`` role on ``experiment``, which they just created."""
-        from labledger.server.accounts import grant
+    def create_experiment(self, name: str, description: str | None, user: str) -> bool:
+        """Create experiment ``name`` and give ``user`` the ``admin`` role on it, in one transaction;
+        whether it was created (``False``: it existed, the caller's rights decide).
 
-        self._run(grant, experiment, role="admin", user=user, granted_by=user)
+        Two users creating it at once: one creates it, the other waits and finds it.
+        """
+        from labledger.server.accounts import grant
+        from labledger.store.postgres.accounts import experiment_id, lock_experiment_name
+        from labledger.store.postgres.writes import ensure_experiment
+
+        def create(conn: psycopg.Connection[Any]) -> bool:
+            with conn.transaction():
+                lock_experiment_name(conn, name)
+                if experiment_id(conn, name) is not None:
+                    return False
+                ensure_experiment(conn, name, description)
+                grant(conn, name, role="admin", user=user, granted_by=user)
+                return True
+
+        return self._run(create)
 
     def schema_version(self) -> int:
         """The database's schema version (0: not set up)."""

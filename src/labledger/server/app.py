@@ -49,7 +49,7 @@ def create_server_app(
     """The server's app over ``store``; artifact bytes go to ``objects``.
 
     :param accounts: the server's accounts (anything with ``authenticate(token)``,
-        ``experiment_exists(name)`` and ``grant_creator(experiment, user)``); ``None`` serves
+        ``experiment_exists(name)`` and ``create_experiment(name, description, user)``); ``None`` serves
         everything to everyone (``--no-auth``: loopback only).
     :param max_body: the largest call or metric batch taken, in bytes (default 64 MiB).
     :param max_object: the largest object upload taken, in bytes (default 5 GiB).

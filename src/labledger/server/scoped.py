@@ -193,11 +193,12 @@ class ScopedBackend:
         access = self._access()
         if access is None or allowed(access.principal, name, "write"):
             experiment_id = self.store.ensure_experiment(name, description)
-        elif self.accounts is not None and not self.accounts.experiment_exists(name):
-            if access.principal.scope not in ("write", "admin"):
-                raise denied(access.principal, name, "write")
+        elif (
+            self.accounts is not None
+            and access.principal.scope in ("write", "admin")
+            and self.accounts.create_experiment(name, description, access.principal.user)
+        ):  # created now, its creator made its admin in the same transaction
             experiment_id = self.store.ensure_experiment(name, description)
-            self.accounts.grant_creator(name, access.principal.user)
             roles = {**access.principal.roles, name: "admin"}
             access.principal = replace(access.principal, roles=roles)
         else:

@@ -224,6 +224,12 @@ def experiment_id(conn: psycopg.Connection[Any], name: str) -> int | None:
     return int(row[0]) if row else None
 
 
+def lock_experiment_name(conn: psycopg.Connection[Any], name: str) -> None:
+    """Hold, until this transaction ends, the right to create experiment ``name`` (another
+    transaction asking waits), so creating it and granting its creator happen as one."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('labledger.experiment'), hashtext(%s))", (name,))
+
+
 def insert_token(
     conn: psycopg.Connection[Any],
     user_id: int,

@@ -236,11 +236,7 @@ class PostgresStore(RecordReads):
     def _objects(self) -> ObjectStore | None:
         from labledger.store.objects import open_objects
 
-        where = (
-            self._artifacts
-            or self.setting(ARTIFACTS_SETTING)
-            or settings.artifacts()
-        )
+        where = self._artifacts or self.setting(ARTIFACTS_SETTING) or settings.artifacts()
         return open_objects(where) if where else None
 
     # -- crashed runs --------------------------------------------------------------------
