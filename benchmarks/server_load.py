@@ -75,7 +75,7 @@ CLIENT = textwrap.dedent(
     run.end()
     ended = time.time()
     waited = ended - began - (t1 - t0)
-    figures = {"began": began, "ended": ended, "loop": spent, "cpu": cpu, "end_wait": waited}
+    figures = {"began": began, "ended": ended, "loop": spent, "cpu": cpu, "end_wait": waited, "id": run.id}
     print(json.dumps({**figures, "rtts": rtts}))
     """
 ).replace("EXPERIMENT", repr(EXPERIMENT))
@@ -122,6 +122,40 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60
         if time.monotonic() > deadline:
             raise SystemExit(f"the server at {url} did not answer within {timeout:.0f}s")
         time.sleep(0.1)
+
+
+def _request_rate(url: str, token: str, run_id: str, seconds: float = 5.0, threads: int = 16) -> float:
+    """Small requests (a run's heartbeat) one server process answers per second, from ``threads``
+    kept-alive connections at once."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    from labledger.store.remote import wire
+
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    body = wire.dumps_args([run_id])
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    counts = [0] * threads
+    deadline = time.monotonic() + seconds
+
+    def hammer(i: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        while time.monotonic() < deadline:
+            conn.request("POST", "/api/v1/write/heartbeat", body=body, headers=headers)
+            answer = conn.getresponse()
+            answer.read()
+            if answer.status != 200:
+                raise SystemExit(f"a heartbeat answered {answer.status}")
+            counts[i] += 1
+        conn.close()
+
+    workers = [threading.Thread(target=hammer, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / seconds
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -179,6 +213,7 @@ def run_load(clients: int, points: int, servers: int, folder: Path, rate: float 
             results.append(json.loads(out.splitlines()[-1]))
         stop_file.touch()
         read_out, _ = reader.communicate(timeout=120)
+        requests = _request_rate(urls[0], token, results[0]["id"])
         reads = json.loads(read_out.splitlines()[-1])
         with psycopg.connect(dsn) as conn:
             stored = conn.execute(
@@ -221,6 +256,7 @@ def run_load(clients: int, points: int, servers: int, folder: Path, rate: float 
         "reader_lists": len(reads["times"]),
         "reader_list_p50_ms": _percentile(reads["times"], 0.5) * 1e3,
         "reader_errors": reads["error_count"],
+        "requests_per_s_one_process": requests,
     }
 
 
@@ -245,6 +281,10 @@ def table(figures: dict[str, object]) -> str:
         ("log_metric under load", cost),
         ("run end (flush) wait", f"{f['end_wait_s_max']:.2f} s worst client"),
         ("reader", reader),
+        (
+            "small requests, one server process",
+            f"{f['requests_per_s_one_process']:,.0f}/s (heartbeats, 16 connections)",
+        ),
     ]
     return "\n".join(["| figure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
 
