@@ -44,10 +44,10 @@ START_TIMEOUT = 180.0
 #: Why MLflow runs one worker unless asked: with ``--workers`` above 1 its uvicorn binds the
 #: listening socket itself with ``proto`` 0, asyncio then leaves Nagle's algorithm on for the
 #: accepted connections, and on Linux each keep-alive request after a connection's first waits
-#: ~40 ms for the client's delayed ACK (uvicorn issue #3149) — which would time TCP, not MLflow.
+#: ~40 ms for the client's delayed ACK — which would time TCP, not MLflow.
 MLFLOW_WORKERS_NOTE = (
     "MLflow with --workers {n}: its default, 4, loses TCP_NODELAY in uvicorn's multi-process mode "
-    "on Linux and adds ~40 ms to every keep-alive request (uvicorn #3149)"
+    "on Linux and adds ~40 ms to every keep-alive request"
 )
 #: each server's health check
 HEALTH = {"labledger": "/api/health", "mlflow": "/health"}
