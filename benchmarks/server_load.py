@@ -25,13 +25,14 @@ import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.server.postgres import PostgresCluster, free_port  # noqa: E402
+
+from server_processes import cli, wait_healthy  # noqa: E402
 
 EXPERIMENT = "load"
 
@@ -99,31 +100,6 @@ READER = textwrap.dedent(
 ).replace("EXPERIMENT", repr(EXPERIMENT))
 
 
-def _cli(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "labledger.cli", *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode:
-        raise SystemExit(f"labledger {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.poll() is not None:
-            raise SystemExit(f"the server at {url} exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the server at {url} did not answer within {timeout:.0f}s")
-        time.sleep(0.1)
-
-
 def _request_rate(url: str, token: str, run_id: str, seconds: float = 5.0, threads: int = 16) -> float:
     """Small requests (a run's heartbeat) one server process answers per second, from ``threads``
     kept-alive connections at once."""
@@ -174,19 +150,27 @@ def run_load(clients: int, points: int, servers: int, folder: Path, rate: float 
             admin.execute("CREATE DATABASE ledger")
         dsn = cluster.dsn_for("ledger")
         env = {**os.environ, "LABLEDGER_CACHE": str(folder / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
-        _cli("db", "upgrade", "--backend", dsn, env=env)
+        cli(sys.executable, "labledger", "db", "upgrade", "--backend", dsn, env=env)
         create = ["token", "create", "--backend", dsn, "--user", "load", "--scope", "write", "--create-user"]
-        token = _cli(*create, env=env).split()[-1]
+        token = cli(sys.executable, "labledger", *create, env=env).split()[-1]
         urls = []
         for _ in range(servers):
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             objects = (folder / "objects").as_uri()
             command = ["server", "--backend", dsn, "--artifacts", objects, "--port", str(port)]
-            procs.append(subprocess.Popen([sys.executable, "-m", "labledger.cli", *command], env=env))
+            with (folder / f"server-{port}.log").open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "labledger.cli", *command],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             urls.append(url)
         for url, proc in zip(urls, procs, strict=True):
-            _wait_healthy(url, proc)
+            wait_healthy(f"{url}/api/health", proc, folder / f"server-{url.rsplit(':', 1)[1]}.log")
         client_env = {**env, "LABLEDGER_TOKEN": token, "LABLEDGER_CAPTURE_CODE": "0"}
         client_env["LABLEDGER_COMPLETENESS"] = "off"
         start_file, stop_file = folder / "start", folder / "stop"

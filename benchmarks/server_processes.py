@@ -129,7 +129,8 @@ def command(python: str, tool: str) -> list[str]:
     return [str(script)]
 
 
-def _cli(python: str, tool: str, *args: str, env: dict[str, str]) -> str:
+def cli(python: str, tool: str, *args: str, env: dict[str, str]) -> str:
+    """Run ``tool ARGS`` from the environment of ``python``; its output, or :class:`ServerError`."""
     done = subprocess.run(
         [*command(python, tool), *args], env=env, capture_output=True, text=True, check=False, timeout=300
     )
@@ -160,17 +161,17 @@ def prepare(tool: str, python: str, dbs: Databases, folder: Path, mlflow_workers
         with serving(spec, dbs, folder, database=spec.template):
             pass  # MLflow creates its tables (and its Default experiment) when its server starts
         return spec
-    _cli(python, "labledger", "db", "upgrade", "--backend", dsn, env=env)
-    if "--no-auth" in _cli(python, "labledger", "server", "--help", env=env):
+    cli(python, "labledger", "db", "upgrade", "--backend", dsn, env=env)
+    if "--no-auth" in cli(python, "labledger", "server", "--help", env=env):
         spec.flags.append("--no-auth")
         return spec
-    out = _cli(
+    out = cli(
         python, "labledger", "token", "create", "--backend", dsn, "--user", "bench", "--scope", "admin",
         "--create-user", env=env,
     )  # fmt: skip
     spec.client_env["LABLEDGER_TOKEN"] = out.split()[-1]
     for experiment in ("bench", "default"):  # the workloads', and scikit-learn autolog's (W5)
-        _cli(
+        cli(
             python, "labledger", "grant", "--backend", dsn, "--experiment", experiment, "--user", "bench",
             "--role", "admin", env=env,
         )  # fmt: skip
@@ -188,7 +189,8 @@ def server_command(spec: ServerSpec, dsn: str, artifacts: Path, port: int) -> li
     return [*command(spec.python, spec.tool), "server", *store, *loopback, *spec.flags]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until ``url`` answers 200; :class:`ServerError` with the log's last lines if ``proc`` exits."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:
@@ -226,7 +228,7 @@ def serving(spec: ServerSpec, dbs: Databases, folder: Path, database: str | None
             start_new_session=True,  # stopped with every worker process it starts
         )
         try:
-            _wait_healthy(url + HEALTH[spec.tool], proc, log)
+            wait_healthy(url + HEALTH[spec.tool], proc, log)
             yield url
         finally:
             stop_process(proc)

@@ -6,12 +6,10 @@ message names what to install.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from .postgres import ClusterError, PostgresCluster
 
@@ -32,14 +30,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 @pytest.fixture
 def pg_dsn(postgres_cluster: PostgresCluster) -> Iterator[str]:
     """The connection URI of a new, empty database, dropped after the test (connections and all)."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_cluster.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield postgres_cluster.dsn_for(name)
-    finally:
-        with psycopg.connect(postgres_cluster.dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with postgres_cluster.database() as dsn:
+        yield dsn
 
 
 @pytest.fixture

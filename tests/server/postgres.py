@@ -11,6 +11,7 @@ every server binary runs through ``runuser -u postgres``; otherwise they run dir
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -18,6 +19,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -167,6 +170,21 @@ class PostgresCluster:
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the server did not accept connections:\n{self.read_log()}") from None
                 time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def database(self, prefix: str = "t") -> Iterator[str]:
+        """A new empty database, its connection URI; dropped afterwards, connections and all."""
+        import psycopg
+        from psycopg import sql
+
+        name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(self.dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield self.dsn_for(name)
+        finally:
+            with psycopg.connect(self.dsn, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def restart(self, down: float = 0.0) -> None:
         """Stop the server (fast shutdown: clients' connections are cut), wait ``down`` seconds,

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg import sql
 
 from labledger.server import accounts
 from labledger.store.postgres import SCHEMA_VERSION
@@ -88,17 +87,9 @@ def running(args: list[str], folder: Path, env: dict[str, str] | None = None) ->
         stop_server(server)
 
 
-@contextlib.contextmanager
-def database(cluster: PostgresCluster) -> Iterator[str]:
+def database(cluster: PostgresCluster) -> contextlib.AbstractContextManager[str]:
     """A new empty database on ``cluster`` (for module-scoped fixtures), dropped afterwards."""
-    name = f"s_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(cluster.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield cluster.dsn_for(name)
-    finally:
-        with psycopg.connect(cluster.dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    return cluster.database("s")
 
 
 def user_token(dsn: str, user: str, scope: str, groups: tuple[str, ...] = ()) -> str:

@@ -11,10 +11,10 @@ process, as the SQLite store is per folder. psycopg is imported on first use of 
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from labledger.hooks.manager import hookimpl
+from labledger.store.opened import OpenedStores
 from labledger.store.postgres.connection import is_postgres
 
 if TYPE_CHECKING:
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["close_stores", "labledger_open_store", "open_postgres", "open_stores"]
 
-_open: dict[str, PostgresStore] = {}
-_lock = threading.Lock()
+_opened: OpenedStores[PostgresStore] = OpenedStores()
 
 
 def open_postgres(dsn: str) -> PostgresStore:
@@ -34,17 +33,12 @@ def open_postgres(dsn: str) -> PostgresStore:
     """
     from labledger.store.postgres.store import PostgresStore
 
-    with _lock:
-        store = _open.get(dsn)
-        if store is None:
-            store = _open[dsn] = PostgresStore(dsn)
-        return store
+    return _opened.get(dsn, lambda: PostgresStore(dsn))
 
 
 def open_stores() -> list[PostgresStore]:
     """The PostgreSQL stores this process has opened so far."""
-    with _lock:
-        return list(_open.values())
+    return _opened.all()
 
 
 def close_stores() -> None:
@@ -52,11 +46,7 @@ def close_stores() -> None:
 
     >>> close_stores()
     """
-    with _lock:
-        stores = list(_open.values())
-        _open.clear()
-    for store in stores:
-        store.close()
+    _opened.close_all()
 
 
 @hookimpl(trylast=True)

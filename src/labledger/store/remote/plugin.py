@@ -10,18 +10,17 @@ another plugin may serve these URIs instead. One
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from labledger.hooks.manager import hookimpl
+from labledger.store.opened import OpenedStores
 
 if TYPE_CHECKING:
     from labledger.store.remote.client import RemoteStore
 
 __all__ = ["close_stores", "labledger_open_store", "open_remote", "open_stores"]
 
-_open: dict[str, RemoteStore] = {}
-_lock = threading.Lock()
+_opened: OpenedStores[RemoteStore] = OpenedStores()
 
 
 def open_remote(url: str) -> RemoteStore:
@@ -33,27 +32,17 @@ def open_remote(url: str) -> RemoteStore:
     from labledger.store.remote.client import RemoteStore
     from labledger.store.remote.transport import Transport
 
-    key = Transport(url).url
-    with _lock:
-        store = _open.get(key)
-        if store is None:
-            store = _open[key] = RemoteStore(url)
-        return store
+    return _opened.get(Transport(url).url, lambda: RemoteStore(url))
 
 
 def open_stores() -> list[RemoteStore]:
     """The server stores this process has opened so far."""
-    with _lock:
-        return list(_open.values())
+    return _opened.all()
 
 
 def close_stores() -> None:
     """Close and forget the server stores this process opened (the next open makes new ones)."""
-    with _lock:
-        stores = list(_open.values())
-        _open.clear()
-    for store in stores:
-        store.close()
+    _opened.close_all()
 
 
 @hookimpl(trylast=True)
