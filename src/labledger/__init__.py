@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from labledger.lineage.fingerprint import fingerprint
     from labledger.lineage.reproduce import diff_runs, reproduction_plan, verify
     from labledger.lineage.seeds import seed_everything
+    from labledger.online.abtest import Moments
+    from labledger.online.experiment import start_online
+    from labledger.online.interleaving import interleave
     from labledger.plugins import hookimpl
     from labledger.query.aggregation import metric_direction
     from labledger.query.runs import ArtifactView, RunView, experiments, get_run, runs
@@ -42,6 +45,7 @@ __all__ = [
     "DatasetRecord",
     "Fingerprint",
     "MetricBatch",
+    "Moments",
     "NoActiveRunError",
     "PipelineRecord",
     "Run",
@@ -56,6 +60,7 @@ __all__ = [
     "fingerprint",
     "get_run",
     "hookimpl",
+    "interleave",
     "leaderboard",
     "log_artifact",
     "log_dataset",
@@ -71,6 +76,7 @@ __all__ = [
     "runs",
     "seed_everything",
     "set_tags",
+    "start_online",
     "start_run",
     "verify",
 ]
@@ -86,6 +92,7 @@ _LAZY: dict[str, str] = {
     "DatasetRecord": "labledger.records",
     "Fingerprint": "labledger.records",
     "MetricBatch": "labledger.records",
+    "Moments": "labledger.online.abtest",
     "NoActiveRunError": "labledger.tracking.run",
     "PipelineRecord": "labledger.records",
     "Run": "labledger.tracking.run",
@@ -97,6 +104,7 @@ _LAZY: dict[str, str] = {
     "experiments": "labledger.query.runs",
     "fingerprint": "labledger.lineage.fingerprint",
     "get_run": "labledger.query.runs",
+    "interleave": "labledger.online.interleaving",
     "hookimpl": "labledger.hooks.manager",
     "leaderboard": "labledger.analysis.leaderboard",
     "metric_direction": "labledger.query.aggregation",
@@ -104,6 +112,7 @@ _LAZY: dict[str, str] = {
     "reproduction_plan": "labledger.lineage.reproduce",
     "runs": "labledger.query.runs",
     "seed_everything": "labledger.lineage.seeds",
+    "start_online": "labledger.online.experiment",
     "start_run": "labledger.tracking.start",
     "verify": "labledger.lineage.reproduce",
 }

@@ -192,12 +192,30 @@ def show(run_ref: str, store: str | None, as_json: bool) -> None:
     from labledger.query.runs import get_run
 
     run = get_run(run_ref, store or None)
+    online = _online_report(run)
     if as_json:
         data = run.to_dict()
         data["folds"] = [{"key": k, "split": s, **v} for (k, s), v in run.fold_stats.items()]
+        if online is not None:
+            data["online"] = online.to_dict()
         _json_out(data)
         return
     click.echo(render_run(run))
+    if online is not None:
+        click.echo("\n" + online.render())
+
+
+def _online_report(run: Any) -> Any:
+    """An online run's report (``None`` for offline runs); a missing extra becomes a warning."""
+    if run.kind != "online":
+        return None
+    from labledger.online.report import OnlineExtraMissingError, online_report
+
+    try:
+        return online_report(run)
+    except OnlineExtraMissingError as e:
+        click.echo(f"online report not shown: {e}", err=True)
+        return None
 
 
 @main.command()

@@ -6,3 +6,85 @@ The statistics work on aggregates (counts, or n / sum / sum of squares per varia
 production traffic is summarised, never stored per event. SciPy and statsmodels
 (``pip install "labledger[online]"``) are imported when a function needs them.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labledger.online.abtest import (
+        Covariate,
+        Lift,
+        Moments,
+        SRMResult,
+        holm,
+        mean_lift,
+        proportion_lift,
+        srm_check,
+    )
+    from labledger.online.bandits import BanditLog, fixed_split_cost, ips, regret, simulate_thompson, snips
+    from labledger.online.experiment import OnlineExperiment, start_online
+    from labledger.online.interleaving import credit, interleave, preference_test
+    from labledger.online.power import power_of, sample_size, sample_size_means
+    from labledger.online.record import read_online
+    from labledger.online.report import OnlineReport, online_report
+    from labledger.online.sequential import looks_from_counts, looks_from_sums, msprt, tau2_from_mde
+
+#: public name -> defining module, imported on first use so ``import labledger.online`` stays light
+_LAZY = {
+    **dict.fromkeys(
+        ("Covariate", "Lift", "Moments", "SRMResult", "holm", "mean_lift", "proportion_lift", "srm_check"),
+        "abtest",
+    ),
+    **dict.fromkeys(
+        ("BanditLog", "fixed_split_cost", "ips", "regret", "simulate_thompson", "snips"), "bandits"
+    ),
+    **dict.fromkeys(("OnlineExperiment", "start_online"), "experiment"),
+    **dict.fromkeys(("credit", "interleave", "preference_test"), "interleaving"),
+    **dict.fromkeys(("power_of", "sample_size", "sample_size_means"), "power"),
+    "read_online": "record",
+    **dict.fromkeys(("OnlineReport", "online_report"), "report"),
+    **dict.fromkeys(("looks_from_counts", "looks_from_sums", "msprt", "tau2_from_mde"), "sequential"),
+}
+__all__ = [
+    "BanditLog",
+    "Covariate",
+    "Lift",
+    "Moments",
+    "OnlineExperiment",
+    "OnlineReport",
+    "SRMResult",
+    "credit",
+    "fixed_split_cost",
+    "holm",
+    "interleave",
+    "ips",
+    "looks_from_counts",
+    "looks_from_sums",
+    "mean_lift",
+    "msprt",
+    "online_report",
+    "power_of",
+    "preference_test",
+    "proportion_lift",
+    "read_online",
+    "regret",
+    "sample_size",
+    "sample_size_means",
+    "simulate_thompson",
+    "snips",
+    "srm_check",
+    "start_online",
+    "tau2_from_mde",
+]
+
+
+def __getattr__(name: str) -> object:
+    from importlib import import_module
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labledger.online' has no attribute {name!r}")
+    value = getattr(import_module(f"labledger.online.{module}"), name)
+    globals()[name] = value
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from labledger.cli.common import json_option, json_out, library_errors, store_option
@@ -105,8 +107,18 @@ def compare(
 
     if len(run_refs) < 2:
         raise click.UsageError("give at least two runs to compare")
+    offline, online = _split_online(run_refs, store or None)
+    if online:
+        # an online run is a comparison in itself: its variants on the same traffic
+        for report in online:
+            click.echo(f"{report.data.experiment}/{report.data.name} (online): {report.decision}")
+            for verdict in report.verdicts():
+                click.echo(f"  {verdict}")
+        if len(offline) < 2:
+            return
+        click.echo("")
     result = compare_runs(
-        list(run_refs),
+        offline,
         metric=metric,
         split=split,
         test=test,
@@ -122,6 +134,22 @@ def compare(
         json_out(result.to_dict())
         return
     click.echo(result.render(click.style))
+
+
+def _split_online(run_refs: tuple[str, ...], store: str | None) -> tuple[list[str], list[Any]]:
+    """The offline refs as given, and the reports of the online runs among them."""
+    from labledger.query.runs import get_run
+
+    offline, online = [], []
+    for ref in run_refs:
+        run = get_run(ref, store)
+        if run.kind == "online":
+            from labledger.online.report import online_report
+
+            online.append(online_report(run))
+        else:
+            offline.append(ref)
+    return offline, online
 
 
 @click.command()
