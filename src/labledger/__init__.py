@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from labledger.lineage.reproduce import diff_runs, reproduction_plan, verify
     from labledger.lineage.seeds import seed_everything
     from labledger.online.abtest import Moments
-    from labledger.online.experiment import start_online
     from labledger.online.interleaving import interleave
+    from labledger.online.start import start_online
     from labledger.plugins import hookimpl
     from labledger.query.aggregation import metric_direction
     from labledger.query.runs import ArtifactView, RunView, experiments, get_run, runs
@@ -112,7 +112,7 @@ _LAZY: dict[str, str] = {
     "reproduction_plan": "labledger.lineage.reproduce",
     "runs": "labledger.query.runs",
     "seed_everything": "labledger.lineage.seeds",
-    "start_online": "labledger.online.experiment",
+    "start_online": "labledger.online.start",
     "start_run": "labledger.tracking.start",
     "verify": "labledger.lineage.reproduce",
 }

@@ -315,3 +315,62 @@ def test_a_known_effect_is_detected_at_the_stated_power_through_the_report():
             hits += exp.report().metrics[0].better is True
     assert abs(hits / 200 - 0.8) <= 3 * math.sqrt(0.8 * 0.2 / 200)
     assert stats.binomtest(hits, 200, 0.8).pvalue > 0.001
+
+
+def test_numpy_scalars_are_accepted_everywhere():
+    counts = np.array([[120, 1_000], [150, 1_000]], dtype=np.int64)
+    with ll.start_online("numpy", variants=["a", "b"], primary_metric="conv", alpha=np.float64(0.05)) as exp:
+        exp.log_exposures({"a": counts[0, 1], "b": counts[1, 1]}, period="d1")
+        exp.log_outcomes("conv", {"a": tuple(counts[0]), "b": tuple(counts[1])}, period="d1")
+        lift = exp.report().metrics[0].lift
+    assert lift is not None and lift.difference == pytest.approx(0.03)
+    with ll.start_online("numpy-bandit", variants=["a", "b"], design="bandit") as exp:
+        exp.log_pulls({"a": (np.int64(3), np.float64(1.0)), "b": (np.int64(4), np.float32(2.0))}, period=0)
+        bandit = exp.report(arm_means={"a": 0.3, "b": 0.5}).bandit
+    assert bandit is not None and bandit.pulls == [3, 4] and bandit.regret == pytest.approx(0.6)
+
+
+def test_calls_that_do_not_fit_the_design_or_the_metric_are_refused():
+    with ll.start_online("design", variants=["a", "b"]) as exp:
+        with pytest.raises(InvalidValueError, match="log_pulls is for bandit experiments"):
+            exp.log_pulls({"a": (1, 1.0)})
+        with pytest.raises(InvalidValueError, match="log_interleaving is for interleaving"):
+            exp.log_interleaving([(1, 0)])
+        m, c = Moments(3, 6.0, 14.0), Covariate(3, 3.0, 5.0, 7.0)
+        exp.log_outcomes("revenue", {"a": m, "b": m}, covariate={"a": c, "b": c}, period="d1")
+        with pytest.raises(InvalidValueError, match="with a covariate before"):
+            exp.log_outcomes("revenue", {"a": m, "b": m}, period="d2")
+        with pytest.raises(InvalidValueError, match="one Covariate per variant"):
+            exp.log_outcomes("revenue", {"a": m, "b": m}, covariate={"a": c}, period="d2")
+        exp.log_outcomes("orders", {"a": m, "b": m}, period="d1")
+        with pytest.raises(InvalidValueError, match="without a covariate before"):
+            exp.log_outcomes("orders", {"a": m, "b": m}, covariate={"a": c, "b": c}, period="d2")
+    with ll.start_online("bandit-design", variants=["a", "b"], design="bandit") as exp:
+        with pytest.raises(InvalidValueError, match="log_exposures is for ab"):
+            exp.log_exposures({"a": 1})
+        exp.log_pulls({"a": (3, 1.0), "b": (4, 2.0)}, period=0)
+        with pytest.raises(InvalidValueError, match="arm_means"):
+            exp.report(arm_means=[0.1, 0.2, 0.3])
+    assert "1 period (0 … 0)" in exp.report().render()
+
+
+def test_cuped_also_narrows_the_confidence_sequence():
+    rng = np.random.default_rng(17)
+    with (
+        ll.start_online("cuped-seq", variants=["a", "b"], primary_metric="revenue") as exp,
+        ll.start_online("plain-seq", variants=["a", "b"], primary_metric="revenue") as plain,
+    ):
+        for day in range(5):
+            moments, covs = {}, {}
+            for v in ("a", "b"):
+                x = rng.normal(10, 2, 2_000)
+                y = x + rng.normal(0, 1, 2_000)
+                moments[v], covs[v] = Moments.from_values(y), Covariate.from_values(x, y)
+            exp.log_outcomes("revenue", moments, covariate=covs, period=day)
+            plain.log_outcomes("revenue", moments, period=day)
+        adjusted, raw = exp.report().metrics[0].sequential, plain.report().metrics[0].sequential
+    assert adjusted is not None and raw is not None and len(adjusted.lower) == 5
+    width = [hi - lo for lo, hi in zip(adjusted.lower, adjusted.upper, strict=True)]
+    raw_width = [hi - lo for lo, hi in zip(raw.lower, raw.upper, strict=True)]
+    # y = x + noise with var(x) = 4, var(noise) = 1: 1 − ρ² = 0.2, so the width shrinks by about √0.2
+    assert width[-1] / raw_width[-1] == pytest.approx(math.sqrt(0.2), rel=0.1)

@@ -14,6 +14,10 @@ __all__ = ["render_run", "render_runs"]
 MAX_HEADLINE = 4
 
 
+#: params that record an online experiment's bookkeeping, not a choice worth a column
+_BOOKKEEPING_PARAMS = ("online.period.", "online.metric.", "online.cuped.")
+
+
 def _headline(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
     """Params that differ between runs, metric keys and fold keys worth a column.
 
@@ -23,10 +27,12 @@ def _headline(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], list[st
     seen: dict[str, set[str]] = {}
     for r in rows:
         for k, v in r["params"].items():
-            seen.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
+            if not k.startswith(_BOOKKEEPING_PARAMS):
+                seen.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
     varying = [k for k, vals in seen.items() if len(vals) > 1 or len(rows) == 1]
     param_keys = sorted(varying)[:MAX_HEADLINE]
-    metric_keys = dict.fromkeys(k for r in rows for k in r["metrics"])
+    # an online run's per-period aggregates stay out; its lift/p summaries are the headline
+    metric_keys = dict.fromkeys(k for r in rows for k in r["metrics"] if not k.startswith("online/"))
     fold_keys = dict.fromkeys(k for r in rows for k in r.get("folds", {}))
     return param_keys, list(metric_keys)[:MAX_HEADLINE], list(fold_keys)[:MAX_HEADLINE]
 

@@ -23,12 +23,13 @@ if TYPE_CHECKING:
         srm_check,
     )
     from labledger.online.bandits import BanditLog, fixed_split_cost, ips, regret, simulate_thompson, snips
-    from labledger.online.experiment import OnlineExperiment, start_online
+    from labledger.online.experiment import OnlineExperiment
     from labledger.online.interleaving import credit, interleave, preference_test
     from labledger.online.power import power_of, sample_size, sample_size_means
     from labledger.online.record import read_online
     from labledger.online.report import OnlineReport, online_report
     from labledger.online.sequential import looks_from_counts, looks_from_sums, msprt, tau2_from_mde
+    from labledger.online.start import start_online
 
 #: public name -> defining module, imported on first use so ``import labledger.online`` stays light
 _LAZY = {
@@ -39,7 +40,8 @@ _LAZY = {
     **dict.fromkeys(
         ("BanditLog", "fixed_split_cost", "ips", "regret", "simulate_thompson", "snips"), "bandits"
     ),
-    **dict.fromkeys(("OnlineExperiment", "start_online"), "experiment"),
+    "OnlineExperiment": "experiment",
+    "start_online": "start",
     **dict.fromkeys(("credit", "interleave", "preference_test"), "interleaving"),
     **dict.fromkeys(("power_of", "sample_size", "sample_size_means"), "power"),
     "read_online": "record",

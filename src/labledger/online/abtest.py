@@ -12,14 +12,14 @@ metric ``y``). Check :func:`srm_check` first: a broken split invalidates every l
   the metric becomes ``y − θ(x − x̄)``, ``θ = cov(x, y) / var(x)`` over both variants pooled
   (Deng, Xu, Kohavi & Walker, 2013, "Improving the Sensitivity of Online Controlled
   Experiments by Utilizing Pre-Experiment Data", WSDM), shrinking the variance by ``1 − ρ²``.
-* :func:`holm`: Holm-adjusted p-values for several variants or metrics.
-
-Tests are two-sided; relative intervals use the normal quantile (the delta method is asymptotic).
+* :func:`holm`: Holm-adjusted p-values for several variants or metrics. Tests are two-sided;
+  relative intervals use the normal quantile (the delta method is asymptotic).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from typing import Any
@@ -53,15 +53,15 @@ class ABTestInputError(LabledgerError, ValueError):
 
 
 def _count(name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != math.floor(value):
         raise ABTestInputError(name, value, "expected a whole number")
     if value < minimum:
         raise ABTestInputError(name, value, f"must be at least {minimum}")
-    return int(value)
+    return int(float(value))
 
 
 def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ABTestInputError(name, value, "expected a finite number")
     return float(value)
 
@@ -315,7 +315,9 @@ def proportion_lift(
     )
 
 
-def _cuped(a: Moments, b: Moments, ca: Covariate, cb: Covariate) -> tuple[Moments, Moments, float, float]:
+def cuped_adjusted(
+    a: Moments, b: Moments, ca: Covariate, cb: Covariate
+) -> tuple[Moments, Moments, float, float]:
     """Moments of ``y − θ(x − x̄)`` per variant, θ and ``1 − ρ²`` from the pooled sums."""
     for name, m, c in (("a", a, ca), ("b", b, cb)):
         if c.n != m.n:
@@ -369,7 +371,7 @@ def mean_lift(
     if cuped is not None:
         if len(cuped) != 2 or not all(isinstance(c, Covariate) for c in cuped):
             raise ABTestInputError("cuped", cuped, "expected a pair (Covariate of a, Covariate of b)")
-        a, b, theta, reduction = _cuped(a, b, cuped[0], cuped[1])
+        a, b, theta, reduction = cuped_adjusted(a, b, cuped[0], cuped[1])
     ma, mb, va, vb = a.mean, b.mean, a.variance, b.variance
     qa, qb = va / a.n, vb / b.n
     if qa + qb == 0:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -24,38 +23,13 @@ from typing import TYPE_CHECKING, Any
 from labledger.errors import InvalidValueError, ParamConflictError
 from labledger.online import record
 from labledger.online.abtest import Covariate, Moments
+from labledger.online.checks import count, variant_name
 
 if TYPE_CHECKING:
     from labledger.online.report import OnlineReport
-    from labledger.store import Store
     from labledger.tracking.run import Run
 
-__all__ = ["OnlineExperiment", "start_online"]
-
-
-def _variant_name(name: Any, what: str = "variant") -> str:
-    from labledger.tracking import validate
-
-    if not isinstance(name, str) or not name or "/" in name or name != name.strip():
-        raise InvalidValueError(what, name, "a non-empty name without '/' or surrounding spaces")
-    return validate.check_key(name, what)
-
-
-def _run_id(value: Any, variant: str, store: str | os.PathLike[str] | Store | None) -> str:
-    from labledger.query.runs import resolve_run
-    from labledger.tracking.run import Run
-
-    if isinstance(value, Run):
-        return value.id
-    if not isinstance(value, str):
-        raise InvalidValueError(f"variants[{variant!r}]", value, "a Run, a run id or experiment/name")
-    return resolve_run(value, store).id
-
-
-def _count(where: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
-        raise InvalidValueError(where, value, "a whole number ≥ 0")
-    return int(value)
+__all__ = ["OnlineExperiment"]
 
 
 class OnlineExperiment:
@@ -71,6 +45,7 @@ class OnlineExperiment:
         self.design = design
         self._periods: dict[str, int] = {}
         self._metric_types: dict[str, str] = {}
+        self._cuped: dict[str, bool] = {}
         self._lock = threading.Lock()
 
     @property
@@ -117,6 +92,26 @@ class OnlineExperiment:
         if unknown:
             raise InvalidValueError(what, unknown, f"unknown variant(s); this experiment has {self.variants}")
 
+    def _require(self, method: str, design: str) -> None:
+        if self.design != design:
+            raise InvalidValueError(
+                "design",
+                self.design,
+                f"{method} is for {design} experiments; this one is {self.design}",
+            )
+
+    def _declare_cuped(self, metric: str, with_covariate: bool) -> None:
+        """A metric is analysed with CUPED only if every call gave its covariate."""
+        known = self._cuped.get(metric)
+        if known is not None and known != with_covariate:
+            given = "with" if known else "without"
+            raise InvalidValueError(
+                "covariate", metric, f"{metric!r} was logged {given} a covariate before: keep to one way"
+            )
+        if known is None and with_covariate:
+            self.run.log_param(f"online.cuped.{metric}", True)
+        self._cuped[metric] = with_covariate
+
     def _declare(self, metric: str, kind: str) -> None:
         if self._metric_types.get(metric) == kind:
             return
@@ -135,8 +130,9 @@ class OnlineExperiment:
 
         >>> exp.log_exposures({"control": 10_123, "treatment": 10_090}, period="2026-11-30")  # doctest: +SKIP
         """
+        self._require("log_exposures", "ab")
         self._check_variants("exposures", counts)
-        values = {record.exposure_key(v): _count(f"exposures[{v!r}]", n) for v, n in counts.items()}
+        values = {record.exposure_key(v): count(f"exposures[{v!r}]", n) for v, n in counts.items()}
         self.run.log_metrics(values, step=self._period(period))
 
     def log_outcomes(
@@ -154,7 +150,8 @@ class OnlineExperiment:
         ... # doctest: +SKIP
         >>> exp.log_outcomes("revenue", {"control": Moments(10_123, 52_310.0, 1.9e6)})  # doctest: +SKIP
         """
-        metric = _variant_name(metric, "metric")
+        self._require("log_outcomes", "ab")
+        metric = variant_name(metric, "metric")
         if metric in record.RESERVED:
             raise InvalidValueError(
                 "metric", metric, f"choose a name other than {', '.join(record.RESERVED)}"
@@ -169,7 +166,7 @@ class OnlineExperiment:
                 names: Sequence[str] = record.MEAN_FIELDS
             elif isinstance(value, tuple | list) and len(value) == 2:
                 kinds.add("proportion")
-                s, t = (_count(f"outcomes[{variant!r}]", x) for x in value)
+                s, t = (count(f"outcomes[{variant!r}]", x) for x in value)
                 if s > t:
                     raise InvalidValueError(f"outcomes[{variant!r}]", value, "successes ≤ trials")
                 fields, names = (s, t), record.PROPORTION_FIELDS
@@ -186,6 +183,10 @@ class OnlineExperiment:
             if kinds != {"mean"}:
                 raise InvalidValueError("covariate", metric, "CUPED applies to Moments outcomes")
             self._check_variants("covariate", covariate)
+            if set(covariate) != set(outcomes):
+                raise InvalidValueError(
+                    "covariate", list(covariate), f"one Covariate per variant of {list(outcomes)}"
+                )
             for variant, cov in covariate.items():
                 if not isinstance(cov, Covariate) or variant not in outcomes:
                     raise InvalidValueError(
@@ -200,7 +201,10 @@ class OnlineExperiment:
                         for f, x in zip(record.COVARIATE_FIELDS, got, strict=True)
                     }
                 )
-        self._declare(metric, kinds.pop())
+        kind = kinds.pop()
+        self._declare(metric, kind)
+        if kind == "mean":
+            self._declare_cuped(metric, covariate is not None)
         self.run.log_metrics(values, step=self._period(period))
 
     def log_pulls(self, arms: Mapping[str, tuple[int, float]], period: Any = None) -> None:
@@ -208,6 +212,7 @@ class OnlineExperiment:
 
         >>> exp.log_pulls({"v6": (120, 11.0), "v7": (880, 97.0)}, period=3)  # doctest: +SKIP
         """
+        self._require("log_pulls", "bandit")
         self._check_variants("arms", arms)
         values: dict[str, float] = {}
         for arm, pair in arms.items():
@@ -216,7 +221,7 @@ class OnlineExperiment:
             reward = float(pair[1])
             if not math.isfinite(reward):
                 raise InvalidValueError(f"arms[{arm!r}]", pair, "a finite summed reward")
-            values[record.bandit_key(arm, "pulls")] = _count(f"arms[{arm!r}]", pair[0])
+            values[record.bandit_key(arm, "pulls")] = count(f"arms[{arm!r}]", pair[0])
             values[record.bandit_key(arm, "reward")] = reward
         self.run.log_metrics(values, step=self._period(period))
 
@@ -226,9 +231,10 @@ class OnlineExperiment:
 
         >>> exp.log_interleaving([(1, 0), (0, 2), (0, 0)])  # doctest: +SKIP
         """
+        self._require("log_interleaving", "interleaving")
         wins = dict.fromkeys(record.INTERLEAVING_FIELDS, 0)
         for i, pair in enumerate(per_query_credits):
-            a, b = (_count(f"per_query_credits[{i}]", c) for c in pair)
+            a, b = (count(f"per_query_credits[{i}]", c) for c in pair)
             wins["wins_a" if a > b else "wins_b" if b > a else "ties"] += 1
         self.run.log_metrics(
             {record.interleaving_key(k): n for k, n in wins.items()}, step=self._period(period)
@@ -253,7 +259,7 @@ class OnlineExperiment:
 
     # -- reading and ending ------------------------------------------------------
 
-    def report(self, arm_means: Sequence[float] | None = None) -> OnlineReport:
+    def report(self, arm_means: Sequence[float] | Mapping[str, float] | None = None) -> OnlineReport:
         """The report on everything logged so far (flushes first).
 
         >>> print(exp.report().render())  # doctest: +SKIP
@@ -296,80 +302,3 @@ class OnlineExperiment:
             values["regret"] = report.bandit.regret
         if values:
             self.run.log_metrics(values)
-
-
-def start_online(
-    experiment: str | None = None,
-    *,
-    variants: Sequence[str] | Mapping[str, Any],
-    primary_metric: str | None = None,
-    allocation: Mapping[str, float] | None = None,
-    hypothesis: str | None = None,
-    design: str = "ab",
-    alpha: float = 0.05,
-    mde: float | None = None,
-    planned_units: int | None = None,
-    name: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    store: str | os.PathLike[str] | Store | None = None,
-) -> OnlineExperiment:
-    """Start an online experiment (a run of kind ``online``); the first variant is the control.
-
-    :param variants: names, or a dict from name to the offline run (a ``Run``, its id or
-        ``experiment/name``) whose model the variant serves.
-    :param primary_metric: the metric that decides (sequential status and verdict).
-    :param allocation: planned share per variant (default equal); the SRM check tests it.
-    :param design: ``ab`` (default), ``bandit`` (arms logged with :meth:`~OnlineExperiment.log_pulls`)
-        or ``interleaving`` (two rankers, :meth:`~OnlineExperiment.log_interleaving`).
-    :param alpha: the level of every test.
-    :param mde: the smallest difference of the primary metric worth detecting (its units):
-        sets the mSPRT's mixing variance and, with ``planned_units`` unset, the planned sample.
-    :param planned_units: units per variant at which the fixed-horizon test is read.
-
-    >>> import labledger as ll
-    >>> exp = ll.start_online("checkout", variants=["old", "new"],
-    ...                       primary_metric="converted")  # doctest: +SKIP
-    """
-    from labledger.tracking.start import start_run
-
-    if design not in record.DESIGNS:
-        raise InvalidValueError("design", design, f"choose {', '.join(record.DESIGNS)}")
-    if isinstance(variants, Mapping) or (isinstance(variants, Sequence) and not isinstance(variants, str)):
-        names = [_variant_name(v) for v in variants]
-    else:
-        raise InvalidValueError("variants", variants, "a list of names or a dict from name to offline run")
-    if len(names) < 2 or len(set(names)) != len(names):
-        raise InvalidValueError("variants", names, "two or more distinct variants, the control first")
-    if design == "interleaving" and len(names) != 2:
-        raise InvalidValueError("variants", names, "interleaving compares exactly two rankers (a, b)")
-    shares = dict(allocation) if allocation is not None else {v: 1 / len(names) for v in names}
-    if set(shares) != set(names) or not all(
-        isinstance(w, int | float) and math.isfinite(w) and w > 0 for w in shares.values()
-    ):
-        raise InvalidValueError("allocation", shares, f"a positive share for each of {names}")
-    if not (isinstance(alpha, int | float) and 0 < alpha < 1):
-        raise InvalidValueError("alpha", alpha, "in (0, 1), e.g. 0.05")
-    if mde is not None and not (isinstance(mde, int | float) and math.isfinite(mde) and mde != 0):
-        raise InvalidValueError("mde", mde, "a finite, non-zero difference in the primary metric's units")
-    if planned_units is not None:
-        planned_units = _count("planned_units", planned_units)
-    params: dict[str, Any] = {
-        "online.design": design,
-        "online.variants": names,
-        "online.alpha": float(alpha),
-        **{f"online.allocation.{v}": float(shares[v]) for v in names},
-    }
-    if primary_metric is not None:
-        params["online.primary_metric"] = _variant_name(primary_metric, "primary_metric")
-    if mde is not None:
-        params["online.mde"] = float(mde)
-    if planned_units is not None:
-        params["online.planned_units"] = planned_units
-    if isinstance(variants, Mapping):
-        for v, ref in variants.items():
-            if ref is not None:
-                params[f"online.model.{v}"] = _run_id(ref, v, store)
-    run = start_run(
-        experiment, name=name, hypothesis=hypothesis, tags=tags, params=params, store=store, kind="online"
-    )
-    return OnlineExperiment(run, names, design)

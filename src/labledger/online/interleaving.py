@@ -25,6 +25,7 @@ users prefer b: it won 30 of 40 queries with a preference (75%, 95% CI 60%–86%
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -184,13 +185,14 @@ def preference_test(per_query_credits: Iterable[tuple[int, int]], alpha: float =
     """
     from scipy import stats
 
-    if not (isinstance(alpha, int | float) and 0 < alpha < 1):
+    if not (isinstance(alpha, numbers.Real) and 0 < alpha < 1):
         raise InterleavingInputError("alpha", alpha, "in (0, 1), e.g. 0.05")
     wins_a = wins_b = ties = 0
     queries = 0
     for i, pair in enumerate(per_query_credits):
         ok = isinstance(pair, tuple | list) and len(pair) == 2
-        if not ok or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in pair):
+        whole = ok and all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in pair)
+        if not whole or not all(c >= 0 for c in pair):
             raise InterleavingInputError(
                 f"per_query_credits[{i}]",
                 pair,

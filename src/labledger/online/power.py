@@ -16,6 +16,7 @@ needs ``ratio`` times as many.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from labledger.online.abtest import ABTestInputError
@@ -24,7 +25,7 @@ __all__ = ["power_of", "sample_size", "sample_size_means"]
 
 
 def _number(name: str, value: Any, low: float, high: float, *, open_low: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ABTestInputError(name, value, "expected a finite number")
     x = float(value)
     if not ((low < x if open_low else low <= x) and x < high):

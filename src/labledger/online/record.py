@@ -7,7 +7,8 @@ PostgreSQL, a server), ``labledger sync`` and the query layer carry it unchanged
   ``online.variants`` (names, control first), ``online.allocation.<variant>``,
   ``online.model.<variant>`` (the offline run behind the variant), ``online.primary_metric``,
   ``online.alpha``, ``online.mde``, ``online.planned_units``, ``online.metric.<name>``
-  (``proportion`` or ``mean``) and ``online.period.<i>`` (the label of period ``i``);
+  (``proportion`` or ``mean``), ``online.cuped.<name>`` (a covariate came with every call)
+  and ``online.period.<i>`` (the label of period ``i``);
 * aggregates, one metric point per logging call at ``step`` = the period's index, summed on
   reading (so logging a period twice adds, and nothing is overwritten):
   ``online/exposures/<variant>``, ``online/<metric>/<variant>/<field>`` with fields
@@ -107,6 +108,7 @@ class OnlineData:
     mde: float | None
     planned_units: int | None
     metric_types: dict[str, str]
+    cuped: set[str]
     periods: list[str]
     series: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -161,6 +163,7 @@ def read_online(view: RunView) -> OnlineData:
     metric_types: dict[str, str] = {}
     allocation: dict[str, float] = {}
     models: dict[str, str] = {}
+    cuped: set[str] = set()
     for key, value in params.items():
         head, _, rest = key.partition(".")
         if head != "online" or not rest:
@@ -174,6 +177,8 @@ def read_online(view: RunView) -> OnlineData:
             allocation[item] = float(value)
         elif group == "model" and item:
             models[item] = str(value)
+        elif group == "cuped" and item and value:
+            cuped.add(item)
     frame = view.metrics
     online = frame[frame["key"].astype(str).str.startswith(PREFIX)]
     steps = int(online["step"].max()) + 1 if len(online) else 0
@@ -203,6 +208,7 @@ def read_online(view: RunView) -> OnlineData:
         mde=_number(params, "online.mde"),
         planned_units=None if planned is None else int(planned),
         metric_types=metric_types,
+        cuped=cuped,
         periods=labels,
         series=series,
     )

@@ -24,7 +24,7 @@ The mSPRT mixing variance is ``mde²`` for the primary metric when ``mde`` is gi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,18 +35,18 @@ from labledger.online.abtest import (
     Lift,
     Moments,
     SRMResult,
+    cuped_adjusted,
     holm,
     mean_lift,
     proportion_lift,
     srm_check,
 )
 from labledger.online.report_designs import BanditSummary, bandit_summary, interleaving_summary
-from labledger.online.sequential import SequentialResult, looks_from_counts, looks_from_sums, msprt
+from labledger.online.report_looks import sequential_counts, sequential_sums
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from labledger.online.interleaving import InterleavingResult
+    from labledger.online.sequential import SequentialResult
     from labledger.query.run_view import RunView
 
 __all__ = [
@@ -158,44 +158,6 @@ class OnlineReport:
         return render_html(self)
 
 
-def _cumulative(data: record.OnlineData, keys: Sequence[str]) -> list[np.ndarray]:
-    return [data.column(k).cumsum() for k in keys]
-
-
-def _sequential_counts(
-    data: record.OnlineData, metric: str, a: str, b: str, tau2: float, alpha: float
-) -> SequentialResult | None:
-    import numpy as np
-
-    sa, na, sb, nb = _cumulative(
-        data, [record.outcome_key(metric, v, f) for v in (a, b) for f in record.PROPORTION_FIELDS]
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pa, pb = sa / na, sb / nb
-        var = pa * (1 - pa) / na + pb * (1 - pb) / nb
-    keep = (na > 0) & (nb > 0) & np.isfinite(var) & (var > 0)
-    if not keep.any():
-        return None
-    looks = looks_from_counts(sa[keep], na[keep], sb[keep], nb[keep])
-    return msprt(looks, tau2=tau2, alpha=alpha)
-
-
-def _sequential_sums(
-    data: record.OnlineData, metric: str, a: str, b: str, tau2: float, alpha: float
-) -> SequentialResult | None:
-    import numpy as np
-
-    cols = _cumulative(data, [record.outcome_key(metric, v, f) for v in (a, b) for f in record.MEAN_FIELDS])
-    na, s_a, q_a, nb, s_b, q_b = cols
-    with np.errstate(divide="ignore", invalid="ignore"):
-        var = (q_a - s_a**2 / na) / (na - 1) / na + (q_b - s_b**2 / nb) / (nb - 1) / nb
-    keep = (na >= 2) & (nb >= 2) & np.isfinite(var) & (var > 0)
-    if not keep.any():
-        return None
-    looks = looks_from_sums(na[keep], s_a[keep], q_a[keep], nb[keep], s_b[keep], q_b[keep])
-    return msprt(looks, tau2=tau2, alpha=alpha)
-
-
 def _moments(data: record.OnlineData, metric: str, variant: str) -> Moments:
     n, s, q = (data.total(record.outcome_key(metric, variant, f)) for f in record.MEAN_FIELDS)
     return Moments(round(n), s, q)
@@ -229,12 +191,28 @@ def _planned(data: record.OnlineData) -> tuple[int | None, str]:
             if n == 0 or not 0 < s < n:
                 return None, "no plan yet: the control's rate is not known"
             return sample_size(s / n, mde, power=POWER, alpha=data.alpha), f"mde {mde:g} at {POWER:.0%} power"
-        std = math.sqrt(_moments(data, metric, data.control).variance)
+        std = math.sqrt(_moments(data, metric, data.control).variance * _kept_variance(data, metric))
         if not std > 0:
             return None, "no plan yet: the control's spread is not known"
         return sample_size_means(std, mde, power=POWER, alpha=data.alpha), f"mde {mde:g} at {POWER:.0%} power"
     except ValueError as e:
         return None, f"no plan: {e}"
+
+
+def _kept_variance(data: record.OnlineData, metric: str) -> float:
+    """``1 − ρ²`` when the metric is CUPED-adjusted (the plan shrinks with the variance), else 1."""
+    if not data.has_covariate(metric) or len(data.variants) < 2:
+        return 1.0
+    a, b = data.control, data.treatments[0]
+    try:
+        return cuped_adjusted(
+            _moments(data, metric, a),
+            _moments(data, metric, b),
+            _covariate(data, metric, a),
+            _covariate(data, metric, b),
+        )[3]
+    except ValueError:
+        return 1.0
 
 
 def _units(data: record.OnlineData) -> dict[str, int]:
@@ -260,7 +238,7 @@ def _analyse(data: record.OnlineData, metric: str, kind: str, treatment: str, di
         )
         if na and nb:
             out.lift = proportion_lift(sa, na, sb, nb, alpha=alpha)
-            out.sequential = _sequential_counts(data, metric, a, b, _tau2(data, metric, sa / na), alpha)
+            out.sequential = sequential_counts(data, metric, a, b, _tau2(data, metric, sa / na), alpha)
         return out
     ma, mb = _moments(data, metric, a), _moments(data, metric, b)
     if ma.n >= 2 and mb.n >= 2 and (ma.variance > 0 or mb.variance > 0):
@@ -268,7 +246,7 @@ def _analyse(data: record.OnlineData, metric: str, kind: str, treatment: str, di
             (_covariate(data, metric, a), _covariate(data, metric, b)) if data.has_covariate(metric) else None
         )
         out.lift = mean_lift(ma, mb, alpha=alpha, cuped=cuped)
-        out.sequential = _sequential_sums(data, metric, a, b, _tau2(data, metric, ma.mean), alpha)
+        out.sequential = sequential_sums(data, metric, a, b, _tau2(data, metric, ma.mean), alpha)
     return out
 
 
@@ -337,7 +315,9 @@ def _offline(view: RunView, data: record.OnlineData) -> list[OfflineEvidence]:
     return out
 
 
-def online_report(view: RunView, arm_means: Sequence[float] | None = None) -> OnlineReport:
+def online_report(
+    view: RunView, arm_means: Sequence[float] | Mapping[str, float] | None = None
+) -> OnlineReport:
     """Analyse an online run (a :class:`~labledger.RunView` of kind ``online``).
 
     :param arm_means: a bandit's true arm means, when known (simulations): regret is then

@@ -10,13 +10,15 @@ is what :func:`labledger.online.bandits.regret` gives on the same rounds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from labledger.online import record
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from labledger.online.interleaving import InterleavingResult
 
 __all__ = ["BanditSummary", "bandit_summary", "interleaving_summary"]
@@ -44,7 +46,26 @@ class BanditSummary:
         return self.uniform_regret - self.regret
 
 
-def bandit_summary(data: record.OnlineData, arm_means: Sequence[float] | None) -> BanditSummary | None:
+def _true_means(arms: list[str], arm_means: Sequence[float] | Mapping[str, float]) -> np.ndarray:
+    import numpy as np
+
+    from labledger.errors import InvalidValueError
+
+    if isinstance(arm_means, Mapping):
+        if set(arm_means) != set(arms):
+            raise InvalidValueError("arm_means", dict(arm_means), f"one mean per arm of {arms}")
+        arm_means = [arm_means[a] for a in arms]
+    values = np.array([float(m) for m in arm_means], dtype=float)
+    if values.shape != (len(arms),) or not np.isfinite(values).all():
+        raise InvalidValueError(
+            "arm_means", list(arm_means), f"{len(arms)} finite means, one per arm of {arms}"
+        )
+    return values
+
+
+def bandit_summary(
+    data: record.OnlineData, arm_means: Sequence[float] | Mapping[str, float] | None
+) -> BanditSummary | None:
     """Per-arm pulls, mean reward, cumulative regret per period, allocation, equal-split cost."""
     import numpy as np
 
@@ -57,7 +78,7 @@ def bandit_summary(data: record.OnlineData, arm_means: Sequence[float] | None) -
     with np.errstate(divide="ignore", invalid="ignore"):
         means = np.where(totals > 0, rewards.sum(axis=0) / totals, np.nan)
     truth = arm_means is not None
-    ref = np.array([float(m) for m in arm_means], dtype=float) if arm_means is not None else means
+    ref = _true_means(arms, arm_means) if arm_means is not None else means
     best = int(np.nanargmax(ref))
     gaps = np.nan_to_num(ref[best] - ref)
     cumulative = np.cumsum(pulls @ gaps)

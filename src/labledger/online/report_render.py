@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from labledger.online.report import MetricResult, OnlineReport
 
-__all__ = ["metric_rows", "offline_rows", "render_html", "render_text", "summary_lines"]
+__all__ = [
+    "bandit_lines",
+    "interleaving_line",
+    "metric_rows",
+    "offline_rows",
+    "render_html",
+    "render_text",
+    "summary_lines",
+]
 
 METRIC_HEADER = [
     "metric",
@@ -107,7 +115,7 @@ def summary_lines(report: OnlineReport) -> list[str]:
         f"online experiment {d.experiment}/{d.name} ({d.design}, {d.status}) {d.run_id[:12]}",
         f"hypothesis: {d.hypothesis or '(none recorded)'}",
         f"variants (control first): {variants}; primary metric {d.primary_metric or '(none)'}; "
-        f"alpha {d.alpha:g}; {len(d.periods)} periods ({span})",
+        f"alpha {d.alpha:g}; {len(d.periods)} period{'' if len(d.periods) == 1 else 's'} ({span})",
     ]
     if report.srm is not None:
         lines.append(("!! " if report.srm.flagged else "") + report.srm.describe())
@@ -125,24 +133,32 @@ def summary_lines(report: OnlineReport) -> list[str]:
     return lines
 
 
-def _bandit_lines(report: OnlineReport) -> list[str]:
+def bandit_lines(report: OnlineReport) -> list[str]:
+    """A bandit's regret, each arm's pulls and mean reward, and how the allocation moved."""
     b = report.bandit
     if b is None:
         return []
     basis = "the true arm means" if b.true_means else "the best arm in hindsight"
     lines = [
-        "",
-        f"bandit: regret {b.regret:.4g} against {b.best_arm} ({basis}); "
+        f"regret {b.regret:.4g} against {b.best_arm} ({basis}); "
         f"an equal split would expect {b.uniform_regret:.4g}, so the bandit saved {b.saved:.4g}",
     ]
     for arm, pulls, mean in zip(b.arms, b.pulls, b.means, strict=True):
-        lines.append(f"  {arm}: {pulls:,} pulls, mean reward {_num(mean)}")
-    last = b.shares[-1] if b.shares else []
-    lines.append(
-        "  allocation, first → last period: "
-        + ", ".join(f"{a} {s0:.0%} → {s1:.0%}" for a, s0, s1 in zip(b.arms, b.shares[0], last, strict=True))
-    )
+        lines.append(f"{arm}: {pulls:,} pulls, mean reward {_num(mean)}")
+    if b.shares:
+        moves = (
+            f"{a} {s0:.0%} → {s1:.0%}" for a, s0, s1 in zip(b.arms, b.shares[0], b.shares[-1], strict=True)
+        )
+        lines.append("allocation, first → last period: " + ", ".join(moves))
     return lines
+
+
+def interleaving_line(report: OnlineReport) -> str | None:
+    """The preference test, with the two rankers named."""
+    if report.interleaving is None:
+        return None
+    a, b = report.data.variants[:2]
+    return f"interleaving (a = {a}, b = {b}): {report.interleaving.describe()}"
 
 
 def render_text(report: OnlineReport) -> str:
@@ -154,8 +170,10 @@ def render_text(report: OnlineReport) -> str:
         lines += ["", tabulate(metric_rows(report), headers=METRIC_HEADER, tablefmt="simple")]
         lines += ["", "verdict"] + [f"  {v}" for v in report.verdicts()]
     if report.interleaving is not None:
-        lines += ["", "interleaving: " + report.interleaving.describe()]
-    lines += _bandit_lines(report)
+        lines += ["", str(interleaving_line(report))]
+    bandit = bandit_lines(report)
+    if bandit:
+        lines += ["", f"bandit: {bandit[0]}", *(f"  {line}" for line in bandit[1:])]
     if report.offline:
         lines += ["", "offline runs behind the variants"]
         header = [
@@ -224,10 +242,10 @@ def render_html(report: OnlineReport) -> str:
                     _table(["look", "difference", "confidence sequence", "always-valid p"], _sequence_rows(m))
                 )
     if report.interleaving is not None:
-        parts.append(f"<h2>Interleaving</h2><p>{html.escape(report.interleaving.describe())}</p>")
-    bandit = _bandit_lines(report)
+        parts.append(f"<h2>Interleaving</h2><p>{html.escape(str(interleaving_line(report)))}</p>")
+    bandit = bandit_lines(report)
     if bandit:
-        parts.append("<h2>Bandit</h2>" + "".join(f"<p>{html.escape(x)}</p>" for x in bandit if x))
+        parts.append("<h2>Bandit</h2>" + "".join(f"<p>{html.escape(x)}</p>" for x in bandit))
     if report.offline:
         header = ["variant", "model run", "status", "split", "folds", "online lift"]
         parts += ["<h2>Offline runs behind the variants</h2>", _table(header, offline_rows(report))]

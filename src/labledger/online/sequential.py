@@ -32,6 +32,7 @@ keeps the guarantee, only the speed of detection changes.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -121,19 +122,19 @@ def tau2_from_mde(mde: float) -> float:
     >>> tau2_from_mde(0.01)
     0.0001
     """
-    if not (isinstance(mde, int | float) and math.isfinite(mde) and mde != 0):
+    if not (isinstance(mde, numbers.Real) and math.isfinite(mde) and mde != 0):
         raise SequentialInputError("mde", mde, "a finite, non-zero difference in the metric's units")
     return float(mde) ** 2
 
 
 def _check_alpha(alpha: float) -> float:
-    if not (isinstance(alpha, int | float) and 0 < alpha < 1):
+    if not (isinstance(alpha, numbers.Real) and 0 < alpha < 1):
         raise SequentialInputError("alpha", alpha, "in (0, 1), e.g. 0.05")
     return float(alpha)
 
 
 def _check_tau2(tau2: float) -> float:
-    if not (isinstance(tau2, int | float) and 0 < tau2 < math.inf):
+    if not (isinstance(tau2, numbers.Real) and 0 < tau2 < math.inf):
         raise SequentialInputError("tau2", tau2, "a finite mixing variance > 0, e.g. tau2_from_mde(0.01)")
     return float(tau2)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from labledger.query.damage import DamagedValue
 from labledger.ui.encoding import iso
 from labledger.ui.listing import error_summary
+from labledger.ui.online_section import online_section
 
 if TYPE_CHECKING:
     from labledger.query.run_view import RunView
@@ -88,7 +89,8 @@ def _lineage(run: RunView) -> dict[str, Any]:
 
 
 def run_detail(run: RunView) -> dict[str, Any]:
-    """Overview, params, tags, metric summaries, folds, artifacts, lineage and completeness of a run.
+    """Overview, params, tags, metric summaries, folds, artifacts, lineage and completeness of a run,
+    and for an online run its report (``online``, see :func:`~labledger.ui.online_section.online_section`).
 
     Damaged values read as ``"<damaged: ...>"`` text and the fields are listed under ``damaged``.
     """
@@ -103,5 +105,7 @@ def run_detail(run: RunView) -> dict[str, Any]:
         "lineage": _lineage(run),
         "completeness": run.completeness.to_dict(),
     }
+    if run.kind == "online":
+        data["online"] = online_section(run)
     data["damaged"] = dict(run.damaged)
     return data

@@ -16,23 +16,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
-
-from labledger.ui import create_app
 
 from ..fill_store import DIGITS, LiveRun, quiet_env
-from .support import Screenshot
+from .support import Screenshot, serve_dashboard
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, Response, ViewportSize
@@ -59,11 +52,6 @@ RESOURCE_ERROR = "Failed to load resource:"
 
 def chromium_executable() -> Path:
     return Path(os.environ.get("LABLEDGER_CHROMIUM") or DEFAULT_CHROMIUM)
-
-
-def _get_json(url: str, timeout: float = 2) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
 
 
 # -- the store ------------------------------------------------------------------------------
@@ -104,37 +92,8 @@ def live_run(filled: dict[str, Any]) -> Iterator[LiveRun]:
 @pytest.fixture(scope="session")
 def server(filled: dict[str, Any], live_run: LiveRun) -> Iterator[str]:
     """The dashboard over the filled store, served by uvicorn on 127.0.0.1; its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # a free port, held until the server listens on it
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(
-        create_app(filled["store"]),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        http="h11",
-        ws="none",
-        timeout_graceful_shutdown=5,
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="labledger-ui", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if _get_json(f"{url}/api/health")["status"] == "ok":
-                break
-        except OSError:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                uv.should_exit = True
-                sock.close()
-                pytest.fail(f"the dashboard did not answer {url}/api/health", pytrace=False)
-            time.sleep(0.05)
-    yield url
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
-    assert not thread.is_alive(), "the dashboard's server did not stop within 10 s"
+    with serve_dashboard(filled["store"]) as url:
+        yield url
 
 
 # -- the browser ----------------------------------------------------------------------------

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
+import threading
+import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
+import uvicorn
+
+from labledger.ui import create_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -80,3 +89,41 @@ def chart_points(page: Page, key: str) -> int:
         if key in chart["keys"]:
             return int(chart["points"])
     raise AssertionError(f"no chart draws {key!r}: {charts(page)}")
+
+
+@contextlib.contextmanager
+def serve_dashboard(store: Any, name: str = "labledger-ui") -> Iterator[str]:
+    """The dashboard over ``store``, served by uvicorn on a free loopback port; its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # a free port, held until the server listens on it
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(
+        create_app(store),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="h11",
+        ws="none",
+        timeout_graceful_shutdown=5,
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if api(url, "/api/health")["status"] == "ok":
+                break
+        except OSError:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                uv.should_exit = True
+                sock.close()
+                pytest.fail(f"the dashboard did not answer {url}/api/health", pytrace=False)
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+        sock.close()
+    assert not thread.is_alive(), "the dashboard's server did not stop within 10 s"
