@@ -43,6 +43,7 @@ class Spool:
             "log_dataset",
             "log_pipeline",
             "log_model",
+            "log_predictions",
             "set_tag",
             "set_tags",
             "note",

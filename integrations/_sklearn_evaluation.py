@@ -70,6 +70,18 @@ class _Evaluation:
     definitions: dict[str, str] = field(default_factory=dict)
     data_logged: bool = False
     plotted: bool = False
+    predicted: bool = False
+
+    def log_predictions(self, model: Any, X: Any, y: Any) -> None:
+        """With ``autolog(log_predictions=True)``: the model's predictions on the data, once."""
+        settings = runtime.current()
+        if self.predicted or settings is None or not settings.log_predictions or X is None or y is None:
+            return
+        self.predicted = True
+        from labledger.integrations._sklearn_predictions import log_heldout_predictions
+
+        with safe(INTEGRATION, "held-out predictions"):
+            log_heldout_predictions(self.run, model, X, y)
 
     def log_data(self, X: Any, y: Any) -> None:
         """Fingerprints of the data scored, once (a failure is reported; the metrics stay)."""
@@ -283,6 +295,7 @@ def _record_score(model: Any, run: ll.Run, X: Any, y: Any, value: Any, frame: Fr
     evaluation = _evaluation(run, _dataset_name(_variable_name(X, frame), X), model)
     evaluation.metric("score", score_definition(model), float(value))
     evaluation.log_data(X, y)
+    evaluation.log_predictions(model, X, y)
     if y is not None and not evaluation.plotted and is_classifier(model):
         _plots(evaluation, model, X, y, None)
 
@@ -296,6 +309,8 @@ def _record_metric(
     if np.ndim(value) == 0:
         evaluation.metric(name, definition, float(value))
     evaluation.log_data(X, y_true)
+    if model is not None:
+        evaluation.log_predictions(model, X, y_true)
     if not evaluation.plotted and model is not None and is_classifier(model):
         _plots(evaluation, model, X, y_true, y_pred if origin.method == "predict" else None)
 

@@ -47,6 +47,7 @@ class Config:
     log_datasets: bool = True
     log_plain_fits: bool = True
     log_post_training_metrics: bool = True
+    log_predictions: bool = False
     start_run_kwargs: dict[str, Any] = field(default_factory=dict)
     pid: int = 0
 

@@ -39,6 +39,7 @@ import xgboost as xgb
 import labledger as ll
 from labledger.integrations import _xgboost_record as record
 from labledger.integrations._xgboost_call import Found, describe_error, passed_through, wrap_method
+from labledger.integrations._xgboost_predictions import log_eval_predictions
 from labledger.integrations.base import FitCurves, RunBinding, final_status, report_failure, safe
 
 INTEGRATION = "xgboost"
@@ -52,6 +53,7 @@ class Settings:
     log_model: bool = True
     log_importance: bool = True
     log_datasets: bool = True
+    log_predictions: bool = False
 
 
 class Session:
@@ -76,6 +78,7 @@ class Session:
         self._found: Found | None = None
         self._started = False
         self._fold_rows: list[tuple[int, int]] | None = None  # xgb.cv: (train, test) rows per fold
+        self._evals: list[Any] = []  # with log_predictions: xgb.train's (DMatrix, name) pairs
 
     # -- beginning -----------------------------------------------------------------
 
@@ -86,6 +89,8 @@ class Session:
         run is started.) Without a container to wrap, the run starts now.
         """
         self.kind = found.kind
+        if self.settings.log_predictions and found.kind == "train" and self.capture is None:
+            self._evals = list(found.locals.get("evals") or [])
         if found.kind == "cv":
             self._fold_rows = record.fold_rows(model)
         if found.frame is not None:
@@ -242,6 +247,9 @@ class Session:
                         record.log_importance(run, model)
                 with safe(INTEGRATION, "the booster configuration"):
                     record.log_config(run, model)
+                if self._evals:
+                    with safe(INTEGRATION, "the predictions on the eval sets"):
+                        log_eval_predictions(run, model, self._evals)
         self._close("finished", None)
 
     def _log_folds(self, run: ll.Run, packed: Any) -> None:
@@ -282,6 +290,7 @@ class Session:
 
     def _close(self, status: str, error: str | None) -> None:
         self.done = True
+        self._evals = []
         _untrack(self)
         if self._finalizer is not None:
             self._finalizer.detach()

@@ -15,6 +15,9 @@ the public ``labledger`` API:
 - :func:`cv_design_params` — the ``cv/*`` params of a cross-validated run;
   :func:`current_fit` — inside a tracked scikit-learn search, the candidate's fit a
   training loop records its curves into (:class:`FitCurves`, :func:`capturing_fit`);
+- :func:`from_outputs` — a network's outputs as predictions for ``run.log_predictions``
+  (:func:`check_data`, :func:`slicing_features`, :func:`frame_ids`, and
+  :func:`unchanged_randomness` so predicting for the record draws nothing the program sees);
 - :func:`check_version` — warn once when the installed framework is outside the
   versions an integration was tested with; :func:`imported_versions` for an
   environment hook.
@@ -53,6 +56,14 @@ from labledger.integrations._binding import RunBinding, error_text, final_status
 from labledger.integrations._capture import FitCurves, capturing_fit, current_fit
 from labledger.integrations._environment import imported_versions
 from labledger.integrations._folds import cv_design_params
+from labledger.integrations._predictions import (
+    Outputs,
+    check_data,
+    frame_ids,
+    from_outputs,
+    slicing_features,
+    unchanged_randomness,
+)
 from labledger.integrations._safety import (
     IntegrationWarning,
     check_version,
@@ -65,14 +76,18 @@ from labledger.integrations._values import Plain, plain, qualified_name, scalars
 __all__ = [
     "FitCurves",
     "IntegrationWarning",
+    "Outputs",
     "Plain",
     "RunBinding",
     "capturing_fit",
+    "check_data",
     "check_version",
     "current_fit",
     "cv_design_params",
     "error_text",
     "final_status",
+    "frame_ids",
+    "from_outputs",
     "imported_versions",
     "plain",
     "qualified_name",
@@ -80,4 +95,6 @@ __all__ = [
     "reset_warnings",
     "safe",
     "scalars",
+    "slicing_features",
+    "unchanged_randomness",
 ]

@@ -12,8 +12,9 @@ weights were given included), the other callbacks and the settings of
 data's fingerprint, every epoch's logs (step = epoch) and the learning rate in
 effect, optionally every N batches, each new best checkpoint by
 ``checkpoint_monitor`` and the final model (``.keras`` files), and early
-stopping (stopped and best epoch). ``name=``, ``hypothesis=`` and ``tags=``
-describe the run the callback starts.
+stopping (stopped and best epoch), and, with ``predictions=(x_val, y_val)``,
+the trained model's predictions on those examples. ``name=``, ``hypothesis=``
+and ``tags=`` describe the run the callback starts.
 """
 
 from __future__ import annotations
@@ -38,7 +39,16 @@ from labledger.integrations._keras_describe import (
     model_params,
     quiet,
 )
-from labledger.integrations.base import RunBinding, check_version, plain, qualified_name, scalars
+from labledger.integrations.base import (
+    RunBinding,
+    check_data,
+    check_version,
+    from_outputs,
+    plain,
+    qualified_name,
+    scalars,
+    unchanged_randomness,
+)
 
 __all__ = ["LedgerCallback"]
 
@@ -78,6 +88,14 @@ class LedgerCallback(keras.callbacks.Callback):
     :param log_model: store the final model as a ``model`` artifact at the end of ``fit``, once
         every callback's ``on_train_end`` has run (after ``EarlyStopping`` restored the best weights).
     :param log_data: record the training data's fingerprint as the dataset ``train``.
+    :param predictions: ``(x_val, y_val)`` or ``(x_val, y_val, features_df)``: at the end of ``fit``
+        (after ``EarlyStopping`` restored the best weights), ``model.predict(x_val)`` is stored
+        with ``run.log_predictions`` for error analysis, ``features_df`` as the columns to slice
+        by. Outputs of two or more columns are class scores (``y_pred`` their argmax, the
+        probabilities their softmax unless rows already sum to 1); one column in ``[0, 1]``
+        with a truth of 0s and 1s is a binary classifier's probability (``y_pred`` = ``> 0.5``);
+        anything else a regression. ``y_val`` may be class indices or one-hot rows.
+    :param predictions_split: the split those predictions are stored under.
     :param start_run_kwargs: passed to :func:`labledger.start_run` (``seed``, ``parent``, …)
         when no run is given and none is active.
 
@@ -106,10 +124,13 @@ class LedgerCallback(keras.callbacks.Callback):
         log_every_n_batches: int | None = None,
         log_model: bool = True,
         log_data: bool = True,
+        predictions: tuple[Any, ...] | None = None,
+        predictions_split: str = "validation",
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
         _check_internals()
+        self._predictions = check_data(predictions)
         given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
         self.binding = RunBinding(run, integration=INTEGRATION, origin=_ORIGIN, **given, **start_run_kwargs)
         if checkpoint_mode not in ("auto", "min", "max"):
@@ -124,6 +145,7 @@ class LedgerCallback(keras.callbacks.Callback):
         self.log_every_n_batches = log_every_n_batches
         self.log_model = log_model
         self.log_data = log_data
+        self.predictions_split = predictions_split
         self._in_fit = False
         self._fit_model: Any = None  # the model being trained (found in fit when none was set)
         self._owner: Any = None  # the CallbackList calling this callback, when there is one
@@ -274,6 +296,8 @@ class LedgerCallback(keras.callbacks.Callback):
             )
         if self._progress is not None:
             self._progress.batches = self._batches
+        if self._predictions is not None and self._fit_model is not None:
+            self.binding.call(self._log_predictions, "the predictions")
         if self.log_model and self._fit_model is not None:
             self.binding.call(self._save_model, "the model")
         self.binding.end()
@@ -345,6 +369,14 @@ class LedgerCallback(keras.callbacks.Callback):
             tags[f"checkpoint/{self._best_checkpoint}"] = "superseded"
         self._best_checkpoint = name
         run.set_tags(tags)
+
+    def _log_predictions(self, run: ll.Run) -> None:
+        assert self._predictions is not None
+        x, y, features = self._predictions
+        with unchanged_randomness(), quiet():
+            outputs = self._fit_model.predict(x, verbose=0)
+        name = f"predictions-{self._prefix.rstrip('/')}" if self._prefix else "predictions"
+        from_outputs(outputs, y).log(run, split=self.predictions_split, name=name, features=features)
 
     def _save_model(self, run: ll.Run) -> None:
         with tempfile.TemporaryDirectory(prefix="labledger-keras-") as folder:

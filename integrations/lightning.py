@@ -12,7 +12,8 @@ the datamodule's), the trainer's configuration, the ``EarlyStopping`` and
 ``ModelCheckpoint`` settings, a LightningCLI config, the model's class and
 parameter counts, the seed set by ``seed_everything``, every metric a Lightning
 logger receives (same keys, steps and values), the checkpoints ``ModelCheckpoint``
-keeps, where a resumed fit came from, and how the run ended. Works with
+keeps, where a resumed fit came from, how the run ended and, with
+``predictions=(x_val, y_val)``, the trained model's predictions on those examples. Works with
 ``lightning`` and ``pytorch_lightning``; only global rank 0 writes. With
 spawn-based strategies (``ddp_spawn``) the rank-0 worker's records reach the
 main process's run when it next uses the logger (``logger.run``, the next
@@ -24,7 +25,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,10 +40,12 @@ except ImportError:  # the standalone distribution
 import labledger as ll
 from labledger import settings
 from labledger.errors import InvalidValueError
+from labledger.integrations._lightning_frames import asking_trainer
 from labledger.integrations._lightning_lifecycle import INTEGRATION, watch
+from labledger.integrations._lightning_predictions import after_fit
 from labledger.integrations._lightning_recorder import _Recorder
 from labledger.integrations._lightning_tap import Tap
-from labledger.integrations.base import RunBinding, check_version, final_status
+from labledger.integrations.base import RunBinding, check_data, check_version, final_status
 
 __all__ = ["LedgerCallback", "LedgerLogger"]
 
@@ -71,7 +73,7 @@ def _check_internals() -> None:
     offers no public way to these, so the integration reads them where they are:
 
     - a logger's ``log_graph`` gets the module, whose ``_trainer`` is the trainer call under way;
-    - ``_asking_trainer``: the frames (``sys._getframe``) of Lightning's own code asking ``save_dir``;
+    - ``asking_trainer``: the frames (``sys._getframe``) of Lightning's own code asking ``save_dir``;
     - ``LedgerCallback`` taps ``trainer._logger_connector.log_metrics`` (without a logger),
       ``ModelCheckpoint._save_checkpoint`` and reads ``_last_checkpoint_saved``,
       ``fit_loop.epoch_loop._batches_that_stepped``, a module's ``_log_hyperparams`` and the
@@ -96,24 +98,6 @@ def _mode(log_checkpoints: Any) -> bool | str:
     )
 
 
-def _asking_trainer(logger: Any) -> Any:
-    """The trainer reading ``logger.save_dir`` now (Lightning gives a logger no trainer before setup).
-
-    Only Lightning's own frames are looked into (reading a frame's locals keeps them alive
-    until the frame ends): ``Trainer.log_dir`` and ``ModelCheckpoint`` ask with the trainer at hand.
-    """
-    frame: types.FrameType | None = sys._getframe(2)
-    for _ in range(3):
-        if frame is None or not str(frame.f_globals.get("__name__", "")).startswith(pl.__name__):
-            break
-        for name in ("trainer", "self"):
-            candidate = frame.f_locals.get(name)
-            if isinstance(candidate, pl.Trainer) and any(x is logger for x in candidate.loggers):
-                return candidate
-        frame = frame.f_back
-    return None
-
-
 class LedgerLogger(pl.loggers.Logger):
     """A Lightning logger that records the trainer into a labledger run.
 
@@ -127,6 +111,14 @@ class LedgerLogger(pl.loggers.Logger):
     :param tags: the run's first tags.
     :param log_checkpoints: ``True`` stores what ``ModelCheckpoint`` keeps (top-k and ``last``) when
         a fit ends or fails; ``"all"`` stores every checkpoint file when it is written; ``False`` none.
+    :param predictions: ``(x_val, y_val)`` or ``(x_val, y_val, features_df)`` (arrays or
+        tensors): when a fit ends, the trained module's outputs on ``x_val`` (its ``forward``, in
+        eval mode, without gradients) are stored with ``run.log_predictions`` for error
+        analysis. Outputs of two or more columns are class scores (``y_pred`` their argmax, the
+        probabilities their softmax unless rows already sum to 1); one column in ``[0, 1]`` with
+        a truth of 0s and 1s is a binary classifier's probability (``y_pred`` = ``> 0.5``);
+        anything else a regression.
+    :param predictions_split: the split those predictions are stored under.
     :param start_run_kwargs: more :func:`labledger.start_run` arguments (``store``, ``seed``, …) for
         the run it starts when no run is given and none is active.
 
@@ -151,9 +143,13 @@ class LedgerLogger(pl.loggers.Logger):
         hypothesis: str | None = None,
         tags: dict[str, str] | None = None,
         log_checkpoints: bool | str = True,
+        predictions: tuple[Any, ...] | None = None,
+        predictions_split: str = "validation",
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
+        self._predictions = check_data(predictions)
+        self.predictions_split = predictions_split
         given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
         binding = _binding(
             run, "labledger.integrations.lightning.LedgerLogger", {**start_run_kwargs, **given}
@@ -198,7 +194,7 @@ class LedgerLogger(pl.loggers.Logger):
         if self._save_dir is not None:
             return self._save_dir
         trainer = self._recorder.trainer() if self._recorder.trainer is not None else None
-        trainer = trainer or _asking_trainer(self)
+        trainer = trainer or asking_trainer(self, pl)
         return os.fspath(trainer.default_root_dir) if trainer is not None else os.getcwd()
 
     @property
@@ -240,6 +236,7 @@ class LedgerLogger(pl.loggers.Logger):
             error = sys.exc_info()[1]
             self._recorder.finish(error, status="killed" if final_status(error) == "killed" else "failed")
         else:  # "success" after each trainer call: later validate/test calls log to the same run
+            after_fit(self._recorder, self._predictions, self.predictions_split)
             self._recorder.finish()
 
     def end(self, status: str = "finished") -> None:
@@ -256,6 +253,8 @@ class LedgerCallback(pl.Callback):
     :param hypothesis: what the run should show.
     :param tags: the run's first tags.
     :param log_checkpoints: as for :class:`LedgerLogger`.
+    :param predictions: as for :class:`LedgerLogger` (stored in ``on_fit_end``).
+    :param predictions_split: the split those predictions are stored under.
     :param start_run_kwargs: more :func:`labledger.start_run` arguments for the run it starts when no
         run is given and none is active.
 
@@ -278,8 +277,12 @@ class LedgerCallback(pl.Callback):
         hypothesis: str | None = None,
         tags: dict[str, str] | None = None,
         log_checkpoints: bool | str = True,
+        predictions: tuple[Any, ...] | None = None,
+        predictions_split: str = "validation",
         **start_run_kwargs: Any,
     ) -> None:
+        self._predictions = check_data(predictions)
+        self.predictions_split = predictions_split
         given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
         binding = _binding(
             run, "labledger.integrations.lightning.LedgerCallback", {**start_run_kwargs, **given}
@@ -378,6 +381,10 @@ class LedgerCallback(pl.Callback):
     def on_test_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.is_global_zero:
             self._recorder.record_datasets(trainer, "test")
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.is_global_zero:
+            after_fit(self._recorder, self._predictions, self.predictions_split, pl_module)
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._untap()

@@ -51,6 +51,7 @@ from labledger.integrations._sklearn_patching import (
     metric_functions,
     on_new_classes,
 )
+from labledger.integrations._sklearn_predictions import best_folds, log_cv_predictions
 from labledger.integrations._sklearn_runtime import INTEGRATION
 from labledger.integrations._sklearn_search import record_search
 from labledger.integrations._sklearn_values import remembered_seeds
@@ -65,6 +66,9 @@ _patched_classes: set[type] = set()
 _originals: dict[str, Any] = {}
 _lock = threading.RLock()
 _local = threading.local()
+#: With ``log_predictions``: the ``(train, test)`` indices of each fit of a running search, by
+#: ``id(capture)`` then ``(candidate, split)`` (references to scikit-learn's own arrays).
+_folds: dict[int, dict[tuple[int, int], tuple[Any, Any]]] = {}
 
 
 class Autolog:
@@ -92,6 +96,7 @@ def autolog(
     log_datasets: bool = True,
     log_plain_fits: bool = True,
     log_post_training_metrics: bool = True,
+    log_predictions: bool = False,
     name: str | None = None,
     hypothesis: str | None = None,
     tags: dict[str, str] | None = None,
@@ -112,6 +117,11 @@ def autolog(
         estimator or ``Pipeline`` outside any search becomes a run of its own.
     :param log_post_training_metrics: ``score`` and ``sklearn.metrics`` calls on a tracked
         model's predictions are recorded in an evaluation run under the model's run.
+    :param log_predictions: store per-example predictions for error analysis: after a search,
+        the best candidate's out-of-fold predictions (``cross_val_predict`` on the search's own
+        folds, one extra pass) in the search run, split ``cv``; and a tracked model's predictions
+        on the data ``score`` is called with in the evaluation run, split ``test``. Read them with
+        :func:`labledger.get_predictions`.
     :param name: the name of each run autolog starts (a taken name gets ``-2``, ``-3``…).
     :param hypothesis: what the runs should show (stored with each run autolog starts).
     :param tags: tags of each run autolog starts.
@@ -136,6 +146,7 @@ def autolog(
             log_datasets=log_datasets,
             log_plain_fits=log_plain_fits,
             log_post_training_metrics=log_post_training_metrics,
+            log_predictions=log_predictions,
             start_run_kwargs=kwargs,
             pid=os.getpid(),
         )
@@ -265,11 +276,14 @@ def _tracked_search_fit(self: Any, X: Any, y: Any = None, **params: Any) -> Any:
     if run is None:
         return fit(self, X, y, **params)
     capture = capture_mod.SearchCapture()
+    if config.log_predictions:
+        _folds[id(capture)] = {}
     with remembered_seeds([self]):
         try:
             with capture_mod.capturing(capture), runtime.busy():
                 result = fit(self, X, y, **params)
         except BaseException as error:
+            _folds.pop(id(capture), None)
             runtime.end(run, error)
             raise
         with safe(INTEGRATION, "the search results"):
@@ -284,6 +298,10 @@ def _tracked_search_fit(self: Any, X: Any, y: Any = None, **params: Any) -> Any:
                 log_models=config.log_models,
                 log_datasets=config.log_datasets,
             )
+        if config.log_predictions:
+            folds = best_folds(_folds.pop(id(capture), None) or {}, self)
+            with safe(INTEGRATION, "the out-of-fold predictions"):
+                log_cv_predictions(run, self, X, y, params, folds)
     runtime.end(run, None)
     evaluation.remember(self, run)
     return result
@@ -357,6 +375,9 @@ def _captured_fit_and_score(*args: Any, **kwargs: Any) -> Any:
     if capture is None:
         return fit_and_score(*args, **kwargs)
     fit = capture.begin_fit(kwargs.get("candidate_progress"), kwargs.get("split_progress"))
+    seen = _folds.get(id(capture))
+    if seen is not None and kwargs.get("train") is not None and kwargs.get("test") is not None:
+        seen[(fit.candidate, fit.split)] = (kwargs["train"], kwargs["test"])
     hint = getattr(_local, "scoring", None), hasattr(_local, "scoring")
     if hint[1]:  # a cross_val_score hint is for its own call, not for searches nested in it
         del _local.scoring

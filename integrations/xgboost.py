@@ -76,6 +76,11 @@ class LedgerCallback(TrainingCallback):
     :param log_model: store the model the training returns as ``model.ubj``.
     :param log_importance: store feature importances as a table and a PNG plot.
     :param log_datasets: record fingerprints of the training and evaluation data.
+    :param log_predictions: store the returned model's predictions on each eval set (``evals`` of
+        ``xgb.train``, a wrapper's ``eval_set``) for error analysis: one table per eval set, split =
+        its name (``valid``, ``validation_0``), truth = its labels, probabilities for classification
+        objectives (with early stopping, the trees up to the best iteration predict). Read them with
+        :func:`labledger.get_predictions`.
 
     The callback may be reused, copied (``clone``), pickled and sent to another
     process, where it records in that process (a copy sent to a scikit-learn
@@ -99,6 +104,7 @@ class LedgerCallback(TrainingCallback):
         log_model: bool = True,
         log_importance: bool = True,
         log_datasets: bool = True,
+        log_predictions: bool = False,
         **start_run_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -114,7 +120,7 @@ class LedgerCallback(TrainingCallback):
         given = {"experiment": experiment, "name": name, "hypothesis": hypothesis, "tags": tags}
         checked = RunBinding(run, integration=INTEGRATION, origin=ORIGIN, **given, **start_run_kwargs)
         self._run = run
-        self.settings = Settings(checkpoint_every, log_model, log_importance, log_datasets)
+        self.settings = Settings(checkpoint_every, log_model, log_importance, log_datasets, log_predictions)
         #: What each training's own run is started with (a binding is made per training).
         self.start_run_kwargs = checked.start_run_kwargs
         self._origin_pid = os.getpid()

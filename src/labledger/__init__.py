@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from labledger import errors, plugins
     from labledger.analysis.compare import compare
+    from labledger.analysis.journal import journal
     from labledger.analysis.leaderboard import leaderboard
     from labledger.lineage.fingerprint import fingerprint
     from labledger.lineage.reproduce import diff_runs, reproduction_plan, verify
@@ -27,11 +28,13 @@ if TYPE_CHECKING:
     from labledger.online.interleaving import interleave
     from labledger.online.start import start_online
     from labledger.plugins import hookimpl
+    from labledger.predictions.read import get_predictions
     from labledger.query.aggregation import metric_direction
     from labledger.query.runs import ArtifactView, RunView, experiments, get_run, runs
     from labledger.records import ArtifactRecord, DatasetRecord, Fingerprint, MetricBatch, PipelineRecord
     from labledger.store import Store, open_store
     from labledger.store.schema import ARTIFACT_KINDS, RUN_STATUSES
+    from labledger.tracking.notes import add_note
     from labledger.tracking.run import NoActiveRunError, Run
     from labledger.tracking.start import active_run, start_run
 
@@ -53,14 +56,17 @@ __all__ = [
     "Store",
     "__version__",
     "active_run",
+    "add_note",
     "compare",
     "diff_runs",
     "errors",
     "experiments",
     "fingerprint",
+    "get_predictions",
     "get_run",
     "hookimpl",
     "interleave",
+    "journal",
     "leaderboard",
     "log_artifact",
     "log_dataset",
@@ -99,12 +105,15 @@ _LAZY: dict[str, str] = {
     "RunView": "labledger.query.run_view",
     "Store": "labledger.store.sqlite",
     "active_run": "labledger.tracking.start",
+    "add_note": "labledger.tracking.notes",
     "compare": "labledger.analysis.compare",
     "diff_runs": "labledger.lineage.reproduce",
     "experiments": "labledger.query.runs",
     "fingerprint": "labledger.lineage.fingerprint",
+    "get_predictions": "labledger.predictions.read",
     "get_run": "labledger.query.runs",
     "interleave": "labledger.online.interleaving",
+    "journal": "labledger.analysis.journal",
     "hookimpl": "labledger.hooks.manager",
     "leaderboard": "labledger.analysis.leaderboard",
     "metric_direction": "labledger.query.aggregation",

@@ -8,6 +8,8 @@ Validation errors also derive from the matching built-in (``ValueError`` or
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 __all__ = [
@@ -376,3 +378,18 @@ def _size(n: int) -> str:
         if value < 1024 or unit == "TiB":
             break
     return f"{value:.1f} {unit} ({n:,} bytes)"
+
+
+class _ErrorsModule(types.ModuleType):
+    """``ll.errors`` holds the exception classes and, called, is the error analysis of a run's
+    stored predictions: ``ll.errors(run, by=["region"])`` runs
+    :func:`labledger.predictions.analysis.errors` (imported on the first call, as the package's
+    lazy names are)."""
+
+    def __call__(self, run: Any, by: Any = None, metric: str | None = None, **options: Any) -> Any:
+        from importlib import import_module
+
+        return import_module("labledger.predictions.analysis").errors(run, by, metric, **options)
+
+
+sys.modules[__name__].__class__ = _ErrorsModule

@@ -15,12 +15,38 @@ value and what is allowed; :func:`check` validates them all at once
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from typing import Any
 
 from labledger.errors import SettingsError
+from labledger.settings_parsers import (
+    byte_count as _bytes,
+)
+from labledger.settings_parsers import (
+    choice as _choice,
+)
+from labledger.settings_parsers import (
+    flag as _flag,
+)
+from labledger.settings_parsers import (
+    path as _path,
+)
+from labledger.settings_parsers import (
+    plugin_names as _plugins,
+)
+from labledger.settings_parsers import (
+    run_id as _run_id,
+)
+from labledger.settings_parsers import (
+    run_ref as _run_ref,
+)
+from labledger.settings_parsers import (
+    seconds as _seconds,
+)
+from labledger.settings_parsers import (
+    token as _token,
+)
 
 __all__ = [
     "SETTINGS",
@@ -49,8 +75,6 @@ __all__ = [
 ]
 
 DEFAULT_EXPERIMENT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 
 
 class _Invalid(Exception):
@@ -99,40 +123,6 @@ class Setting:
         return f"Setting(name={self.name!r}, kind={self.kind!r}, default={self.default!r})"
 
 
-def _seconds(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw)
-        if not (math.isfinite(value) and low <= value <= high):
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def _flag(raw: str) -> bool:
-    low = raw.lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError(raw)
-
-
-def _bytes(raw: str) -> int:
-    if len(raw) > 15 or not raw.isdigit():
-        raise ValueError(raw)
-    value = int(raw)
-    if value > 1 << 40:
-        raise ValueError(raw)
-    return value
-
-
-def _path(raw: str) -> str:
-    if "\x00" in raw:
-        raise ValueError(raw)
-    return raw
-
-
 def _experiment(raw: str) -> str:
     import re
 
@@ -149,34 +139,6 @@ def _pattern(raw: str) -> str:
         re.compile(raw)
     except re.error as e:
         raise _Invalid(f"a Python regular expression ({e})") from None
-    return raw
-
-
-def _plugins(raw: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in raw.split(",") if n.strip())
-    if any(not n.isprintable() for n in names):
-        raise ValueError(raw)
-    return names
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        if raw.lower() not in choices:
-            raise ValueError(raw)
-        return raw.lower()
-
-    return parse
-
-
-def _token(raw: str) -> str:
-    if not raw.isprintable() or " " in raw:
-        raise ValueError(raw)
-    return raw
-
-
-def _run_id(raw: str) -> str:
-    if not (len(raw) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in raw)):
-        raise ValueError(raw)
     return raw
 
 
@@ -226,6 +188,10 @@ SETTINGS: dict[str, Setting] = {
             "LABLEDGER_REPRODUCTION_OF", "run id", None, "unset",
             "a run id (letters, digits, '-' and '_', at most 64)",
             "links the next top-level run to the run it reproduces (set by `labledger verify`)", _run_id,
+        ),
+        Setting(
+            "LABLEDGER_FOLLOWS", "run", None, "unset", "a run id, unique id prefix or experiment/name",
+            "top-level runs started without `follows=` follow this run (see `labledger journal`)", _run_ref,
         ),
         Setting(
             "LABLEDGER_DISABLE_PLUGINS", "names", (), "unset", "comma-separated plugin names",
@@ -325,10 +291,14 @@ def heartbeat_timeout(*, lenient: bool = False) -> float:
     return float(get("LABLEDGER_HEARTBEAT_TIMEOUT", lenient=lenient))
 
 
+def _text(name: str) -> str | None:
+    value = get(name)
+    return None if value is None else str(value)
+
+
 def completeness() -> str | None:
     """``warn``, ``strict``, ``off``, or ``None`` when unset (then ``pyproject.toml`` decides)."""
-    value = get("LABLEDGER_COMPLETENESS")
-    return None if value is None else str(value)
+    return _text("LABLEDGER_COMPLETENESS")
 
 
 def capture_code(*, lenient: bool = False) -> bool:
@@ -344,8 +314,11 @@ def diff_cap(*, lenient: bool = False) -> int:
 
 
 def reproduction_of() -> str | None:
-    value = get("LABLEDGER_REPRODUCTION_OF")
-    return None if value is None else str(value)
+    return _text("LABLEDGER_REPRODUCTION_OF")
+
+
+def follows() -> str | None:
+    return _text("LABLEDGER_FOLLOWS")
 
 
 def disabled_plugins() -> list[str]:

@@ -132,8 +132,14 @@ def test_demo_tracks_real_runs_with_one_failure(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "failed as intended" in proc.stdout
     df = ll.runs("digits-demo", store=store)
-    assert len(df) == 5
-    assert sorted(df["status"]) == ["failed", "finished", "finished", "finished", "finished"]
+    assert len(df) == 6
+    assert sorted(df["status"]) == ["failed"] + ["finished"] * 5
+    # the follow-up run an error analysis of the leader suggested: it follows the leader
+    smooth = ll.get_run("digits-demo/svc-rbf-smooth", store=store)
+    assert smooth.lineage["follows"]["name"] in {"svc-rbf-c1", "svc-rbf-c10", "svc-linear", "logreg"}
+    leader = ll.get_run(smooth.lineage["follows"]["run"], store=store)
+    assert leader.notes[-1]["text"].startswith("error analysis: digit ")  # added after it ended
+    assert ll.get_predictions("digits-demo/svc-rbf-smooth", store=store).rows == 450
     best = ll.get_run("digits-demo/svc-rbf-c10", store=store)
     assert best.fold_stats[("accuracy", "test")]["n"] == 5
     assert best.summary["test/accuracy"]["last"] > 0.9

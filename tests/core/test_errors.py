@@ -51,7 +51,6 @@ def test_the_store_itself_refuses_to_change_a_param(run):
         lambda r: r.log_params({"a": 1}),
         lambda r: r.log_metric("m", 1.0),
         lambda r: r.log_metrics({"m": 1.0}),
-        lambda r: r.note("late"),
         lambda r: r.log_dataset("d", fingerprint="x"),
         lambda r: r.log_folds("acc", [1.0]),
     ],
@@ -61,6 +60,12 @@ def test_finished_runs_are_read_only(run, action):
     with pytest.raises(RunFinishedError) as info:
         action(run)
     assert info.value.run_id == run.id and info.value.status == "finished"
+
+
+def test_a_finished_run_still_takes_notes(run):
+    run.end()
+    run.note("a finding after the end")
+    assert [n["text"] for n in ll.get_run(run.id).notes] == ["a finding after the end"]
 
 
 @pytest.mark.sqlite_only

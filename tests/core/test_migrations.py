@@ -7,6 +7,7 @@ import re
 import shutil
 import sqlite3
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,7 @@ def test_v4_fixture_is_migrated_to_v5_every_chunk_reencoded_bit_for_bit(tmp_path
     store = Store(store_path)
     assert store.schema_version() == 4
     versions = [r[0] for r in store.conn.execute("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == [1, 2, 3, 4, 5] and store.schema_version() == SCHEMA_VERSION == 5
+    assert versions == [1, 2, 3, 4, 5, 6] and store.schema_version() == SCHEMA_VERSION == 6
 
     after = _chunks(db)
     assert after.keys() == before.keys()
@@ -138,6 +139,13 @@ def test_v4_fixture_is_migrated_to_v5_every_chunk_reencoded_bit_for_bit(tmp_path
     assert sum(len(blob) for _, blob in after.values()) < 0.7 * sum(len(blob) for _, blob in before.values())
 
     view = ll.get_run("legacy-v4/v4-run", store=store_path)
+    assert view.status != "running"  # v6: an ended run takes a note, with its author
+    ll.add_note(view.id, "read again after the upgrade", author="ada", store=store_path)
+    assert ll.get_run(view.id, store=store_path).notes[-1] == {
+        "created_at": pytest.approx(time.time(), abs=60),
+        "text": "read again after the upgrade",
+        "author": "ada",
+    }
     assert {key: _history(view, key) for key in keys} == old
     special = view.metric("special")["value"].to_numpy()
     assert np.isnan(special).any() and np.isposinf(special).any() and np.isneginf(special).any()

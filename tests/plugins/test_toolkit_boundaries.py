@@ -15,7 +15,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATIONS = ROOT / "integrations"
 #: The toolkit: ``base`` and the private modules it re-exports.
-TOOLKIT = {"__init__", "base", "_binding", "_capture", "_environment", "_folds", "_safety", "_values"}
+TOOLKIT = {
+    "__init__",
+    "base",
+    "_binding",
+    "_capture",
+    "_environment",
+    "_folds",
+    "_predictions",
+    "_safety",
+    "_values",
+}
 FAMILIES = ("sklearn", "xgboost", "keras", "lightning")
 #: What an integration may import from labledger itself.
 PUBLIC = {

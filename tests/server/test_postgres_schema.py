@@ -225,7 +225,7 @@ def test_params_are_immutable(pg_conn):
     assert pg_conn.execute("SELECT value FROM params").fetchall() == [("1.0",)]
 
 
-def test_a_finished_run_is_read_only_but_its_tags_and_code_may_change(pg_conn):
+def test_a_finished_run_is_read_only_but_its_tags_notes_and_code_may_change(pg_conn):
     upgrade(pg_conn)
     _start(pg_conn)
     data = _chunk(pg_conn, 0)
@@ -239,7 +239,10 @@ def test_a_finished_run_is_read_only_but_its_tags_and_code_may_change(pg_conn):
         assert info.value.sqlstate == pg_schema.RUN_ENDED_SQLSTATE
 
     refused("INSERT INTO params (run_id, key, value) VALUES (%s, %s, %s)", (RUN, "late", "1"))
-    refused("INSERT INTO notes (run_id, created_at, text) VALUES (%s, now(), %s)", (RUN, "late"))
+    pg_conn.execute(
+        "INSERT INTO notes (run_id, created_at, text, author) VALUES (%s, now(), %s, %s)",
+        (RUN, "late", "ada"),
+    )
     refused("UPDATE metric_chunks SET count = %s WHERE run_id = %s", (3, RUN))
     with pytest.raises(psycopg.Error) as info:
         _chunk(pg_conn, 1)

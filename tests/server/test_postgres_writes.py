@@ -55,7 +55,7 @@ COLUMNS = {
     "params": ("run_id", "key", "value"),
     "tags": ("run_id", "key", "value", "updated_at"),
     "tag_history": ("id", "run_id", "key", "value", "changed_at"),
-    "notes": ("id", "run_id", "created_at", "text"),
+    "notes": ("id", "run_id", "created_at", "text", "author"),
     "folds": ("run_id", "key", "split", "fold", "value"),
     "fold_stats": ("run_id", "key", "split", "n", "mean", "std", "min", "max"),
     "datasets": ("run_id", "name", "role", "fingerprint", "summary", "created_at"),
@@ -229,7 +229,6 @@ def test_a_write_to_an_ended_run_is_refused_as_in_sqlite(both):
     art = ArtifactRecord("model", "model", SHA, 10, "application/octet-stream", {}, "x", T0)
     refused = [
         ("insert_params", RUN, {"C": 1.0}),
-        ("add_note", RUN, "after the end", T0 + 3),
         ("insert_folds", RUN, "acc", "test", [0.5], fold_stats([0.5])),
         ("insert_dataset", RUN, DatasetRecord("digits", "train", "f1", {}, T0)),
         ("insert_pipeline", RUN, PipelineRecord("features", "v1", {}, None, T0)),
@@ -241,7 +240,8 @@ def test_a_write_to_an_ended_run_is_refused_as_in_sqlite(both):
         assert (error.value.run_id, error.value.status) == (RUN, "finished"), method
         with pytest.raises(sqlite3.IntegrityError, match="read-only"):
             getattr(both.store, method)(*args)
-    # still taken after the end: tags, the start-up code diff, lineage, a note sent again
+    # still taken after the end: tags, the start-up code diff, lineage, notes (with their author)
+    both("add_note", RUN, "after the end", T0 + 3, "ada")
     both("set_tags", RUN, {"verdict": "good"}, T0 + 4)
     both("insert_artifact", RUN, ArtifactRecord("diff", "code", SHA, 3, "text/x-diff", {}, "y", T0 + 5))
     both("record_lineage", RUN, {"git": {"commit": "a1"}}, None)
@@ -359,14 +359,15 @@ def test_writes_join_a_transaction_of_the_callers(both):
 
 def test_what_the_database_refuses_is_raised_as_labledgers_errors(both):
     both("end_run", RUN, "finished", T0 + 1, None)
-    note = "INSERT INTO notes (run_id, created_at, text) VALUES (%s, now(), 'late')"
+    late = "INSERT INTO params (run_id, key, value) VALUES (%s, 'late', '1')"
     with (
         pytest.raises(RunFinishedError) as ended,
-        refusing(both.conn, RUN, "add a note"),
+        refusing(both.conn, RUN, "log params"),
         both.conn.transaction(),
     ):
-        both.conn.execute(note, (RUN,))  # the trigger's LL001
-    assert (ended.value.status, ended.value.action) == ("finished", "add a note")
+        both.conn.execute(late, (RUN,))  # the trigger's LL001
+    assert (ended.value.status, ended.value.action) == ("finished", "log params")
+    both("add_note", RUN, "a finding after the end", T0 + 2, "ada")  # notes are still taken
     with pytest.raises(RunFinishedError), refusing(both.conn, RUN, "end"), both.conn.transaction():
         both.conn.execute("UPDATE runs SET status = 'failed'")  # the trigger's LL003
     both("insert_run", _row("6" * 32, name="other", experiment_id=1))

@@ -81,9 +81,11 @@ def run_demo(
                     }
                 )
                 run.log_model(model, name="model.joblib")
+                run.log_predictions(y_test, model.predict(X_test), features=_slices(X_test, y_test))
                 run.note(f"cv accuracy {scores.mean():.4f} ± {scores.std():.4f}")
         except ValueError as e:
             echo(f"  {name} failed as intended: {str(e).strip().splitlines()[0][:100]}")
+    ids += _follow_up(experiment, store, X_train, y_train, X_test, y_test, cv, echo)
     echo("")
     echo(render_runs(run_rows(experiment, store)))
     where = store or settings.store() or "./.labledger"
@@ -91,5 +93,69 @@ def run_demo(
     echo(f"next:  labledger show {experiment}/svc-rbf-c10")
     echo(f"       labledger leaderboard {experiment} --metric accuracy")
     echo(f"       labledger compare {experiment}/svc-rbf-c1 {experiment}/svc-rbf-c10")
+    echo(f"       labledger errors {experiment}/svc-rbf-c10 --by digit --auto")
+    echo(f"       labledger journal {experiment}")
     echo("dashboard: python3 -m tox -e ui   (or: labledger ui --open, with labledger[ui] installed)")
     return ids
+
+
+def _slices(X: Any, y: Any) -> Any:
+    """What the demo slices its test errors by: the true digit and how much ink it has."""
+    import pandas as pd
+
+    return pd.DataFrame({"digit": [str(d) for d in y], "ink": X.sum(axis=1)})
+
+
+def _follow_up(
+    experiment: str,
+    store: str | None,
+    X_train: Any,
+    y_train: Any,
+    X_test: Any,
+    y_test: Any,
+    cv: Any,
+    echo: Any,
+) -> list[str]:
+    """The hypothesis an error analysis of the leader suggests, tested as a run that follows it."""
+    from sklearn.model_selection import cross_val_score
+
+    from labledger.predictions.analysis import errors
+    from labledger.tracking.notes import add_note
+
+    leader = ll.leaderboard(experiment, "accuracy", store=store).entries[0].run
+    slices = errors(leader.id, by=["digit"], store=store)
+    worst = slices.iloc[0]
+    finding = (
+        f"error analysis: digit {worst['digit']} is the weakest slice "
+        f"(accuracy {worst['accuracy']:.3f} on {int(worst['support'])} test digits, "
+        f"{worst['overall']:.3f} overall)"
+    )
+    add_note(leader.id, finding, store=store)  # a finding about an ended run, kept with it
+    params = {"kernel": "rbf", "C": 10.0, "gamma": 0.005}
+    echo(f"training svc-rbf-smooth ({finding}) ...")
+    with ll.start_run(
+        experiment,
+        name="svc-rbf-smooth",
+        hypothesis=f"a smoother kernel (gamma 0.005) lifts digit {worst['digit']} without losing accuracy",
+        store=store,
+        seed=0,
+        follows=leader.id,
+        tags={"dataset": "digits", "source": "labledger demo"},
+    ) as run:
+        run.log_params({"model": "svc", **params, "scoring/accuracy": "accuracy"})
+        run.log_dataset("digits-X", X_train, role="train")
+        run.log_dataset("digits-y", y_train, role="train")
+        run.log_dataset("digits-X-test", X_test, role="test")
+        model = _estimator("svc", params)
+        run.log_pipeline(model)
+        scores = cross_val_score(model, X_train, y_train, cv=cv, scoring="accuracy")
+        run.log_folds("accuracy", scores.tolist(), cv=cv, X=X_train, y=y_train)
+        model.fit(X_train, y_train)
+        run.log_metrics({"test/accuracy": model.score(X_test, y_test)})
+        run.log_predictions(y_test, model.predict(X_test), features=_slices(X_test, y_test))
+        run.flush()
+        after = errors(run.id, by=["digit"], store=store)
+        mine = after.set_index("digit").loc[worst["digit"]]
+        before = f"{worst['accuracy']:.3f} in {leader.name}"
+        run.note(f"digit {worst['digit']}: accuracy {mine['accuracy']:.3f} here, {before}")
+    return [run.id]

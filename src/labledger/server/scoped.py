@@ -240,9 +240,9 @@ class ScopedBackend:
         self._run_write(run_id)
         self.store.set_tags(run_id, tags, when)
 
-    def add_note(self, run_id: str, text: str, when: float) -> None:
+    def add_note(self, run_id: str, text: str, when: float, author: str | None = None) -> None:
         self._run_write(run_id)
-        self.store.add_note(run_id, text, when)
+        self.store.add_note(run_id, text, when, author)
 
     def write_metrics(self, batch: MetricBatch) -> None:
         self._run_write(batch.run_id)

@@ -122,8 +122,8 @@ class Backend(Protocol):
     def set_tags(self, run_id: str, tags: dict[str, str], when: float) -> None:
         """Set tags and append each change to the tag history."""
 
-    def add_note(self, run_id: str, text: str, when: float) -> None:
-        """Append a note."""
+    def add_note(self, run_id: str, text: str, when: float, author: str | None = None) -> None:
+        """Append a note (also to an ended run: findings come after it)."""
 
     def write_metrics(self, batch: MetricBatch) -> None:
         """Append a batch of metric points (once per sequence number) and update the summaries."""
@@ -206,7 +206,7 @@ class Backend(Protocol):
     def tag_history_rows(self, run_id: str) -> list[dict[str, Any]]:
         """Tag changes in order: key, value, changed_at."""
 
-    def note_rows(self, run_id: str) -> list[dict[str, Any]]:
+    def note_rows(self, run_id: str) -> list[dict[str, Any]]:  # created_at, text, author
         """Notes in order: created_at, text."""
 
     def artifact_rows(self, run_id: str) -> list[dict[str, Any]]:

@@ -147,7 +147,9 @@ class ReadsMixin:
         )
 
     def note_rows(self, run_id: str) -> list[dict[str, Any]]:
-        return self._dicts("SELECT created_at, text FROM notes WHERE run_id = ? ORDER BY id", (run_id,))
+        return self._dicts(
+            "SELECT created_at, text, author FROM notes WHERE run_id = ? ORDER BY id", (run_id,)
+        )
 
     def artifact_rows(self, run_id: str) -> list[dict[str, Any]]:
         return self._dicts(

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 
+from labledger.store.schema_v5 import V5
+
 RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
 FINAL_STATUSES = ("finished", "failed", "killed")
 #: The artifact kinds of schema v1-v3 (a migration's SQL never changes once released).
@@ -251,42 +253,17 @@ BEGIN SELECT RAISE(ABORT, 'run has ended and is read-only'); END;
 """
 
 
-def V5(conn: sqlite3.Connection, batch_bytes: int = 1 << 25, batch_rows: int = 2000) -> None:
-    """v5: every metric chunk re-encoded in version 2 of :mod:`labledger.store.codec` (denser).
-
-    Chunks are read in batches of at most ``batch_bytes`` (or one chunk) and
-    ``batch_rows``, so memory stays bounded; a chunk that cannot be decoded is
-    left as it is (``labledger fsck`` reports it).
-    """
-    from labledger.store.codec import VERSION, DamagedChunkError, upgrade_chunk
-
-    sizes = conn.execute(
-        "SELECT rowid, length(data) FROM metric_chunks WHERE substr(data, 1, 1) != ? ORDER BY rowid",
-        (bytes([VERSION]),),
-    ).fetchall()
-    while sizes:
-        size = end = 0
-        while end < min(len(sizes), batch_rows) and size < batch_bytes:
-            size += sizes[end][1]
-            end += 1
-        batch, sizes = sizes[:end], sizes[end:]
-        marks = ", ".join("?" * len(batch))
-        rows = conn.execute(
-            f"SELECT rowid, data FROM metric_chunks WHERE rowid IN ({marks})", [r for r, _ in batch]
-        )
-        updates = []
-        for rowid, data in rows:
-            try:
-                updates.append((upgrade_chunk(data), rowid))
-            except DamagedChunkError:
-                continue
-        conn.executemany("UPDATE metric_chunks SET data = ? WHERE rowid = ?", updates)
-
+# v6: notes are the one record an ended run still takes (findings written after it ended), each
+# with its author.
+V6 = """
+DROP TRIGGER notes_run_open;
+ALTER TABLE notes ADD COLUMN author TEXT;
+"""
 
 #: A step of :data:`MIGRATIONS`: an SQL script, or a function that migrates through the connection.
 Migration = str | Callable[[sqlite3.Connection], None]
 #: MIGRATIONS[n] takes a store from version n to n + 1 (version 0 = empty file).
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5)
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The schema of a store at :data:`SCHEMA_VERSION`, the migrations' outcome in one script.
@@ -316,7 +293,7 @@ CREATE TABLE tag_history (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCE
     key TEXT NOT NULL, value TEXT NOT NULL, changed_at REAL NOT NULL);
 CREATE INDEX tag_history_run ON tag_history(run_id);
 CREATE TABLE notes (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id),
-    created_at REAL NOT NULL, text TEXT NOT NULL);
+    created_at REAL NOT NULL, text TEXT NOT NULL, author TEXT);
 CREATE INDEX notes_run ON notes(run_id);
 CREATE TABLE metric_keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE metric_chunks (run_id TEXT NOT NULL REFERENCES runs(id),
@@ -333,7 +310,7 @@ CREATE TABLE folds (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL,
 CREATE TABLE fold_stats (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, split TEXT NOT NULL,
     n INTEGER NOT NULL, mean REAL, std REAL, min REAL, max REAL,
     PRIMARY KEY (run_id, key, split)) WITHOUT ROWID;
-{"".join(_OPEN_GUARD.format(table=t) for t in _GUARDED if t != "artifacts")}
+{"".join(_OPEN_GUARD.format(table=t) for t in _GUARDED if t not in ("artifacts", "notes"))}
 CREATE TABLE package_sets (sha256 TEXT PRIMARY KEY, packages TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE pipelines (run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL,
     version TEXT NOT NULL, structure TEXT NOT NULL, text TEXT, created_at REAL NOT NULL,

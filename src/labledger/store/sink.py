@@ -127,7 +127,7 @@ def labledger_tags_set(run: Run, tags: dict[str, str]) -> None:
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_note_added(run: Run, text: str, timestamp: float) -> None:
-    run.store.add_note(run.id, text, timestamp)
+    run.store.add_note(run.id, text, timestamp, run.author)
 
 
 @hookimpl(tryfirst=True)

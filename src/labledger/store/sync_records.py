@@ -59,7 +59,7 @@ def copy_notes(source: Backend, target: Backend, run_id: str) -> int:
     written = 0
     for r in source.note_rows(run_id):
         if (_moment(r["created_at"]), r["text"]) not in held:
-            target.add_note(run_id, r["text"], float(r["created_at"]))
+            target.add_note(run_id, r["text"], float(r["created_at"]), r.get("author"))
             written += 1
     return written
 

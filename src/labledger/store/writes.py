@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labledger.errors import StoreError
+from labledger.errors import RunNotFoundError, StoreError
 from labledger.store.batches import encode_batch
 
 if TYPE_CHECKING:
@@ -129,12 +129,14 @@ class WritesMixin:
                 [(run_id, k, v, when) for k, v in tags.items()],
             )
 
-    def add_note(self, run_id: str, text: str, when: float) -> None:
+    def add_note(self, run_id: str, text: str, when: float, author: str | None = None) -> None:
         with self.write() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise RunNotFoundError(run_id)
             conn.execute(  # a retried write adds no second note
-                "INSERT INTO notes (run_id, created_at, text) SELECT ?1, ?2, ?3 WHERE NOT EXISTS "
+                "INSERT INTO notes (run_id, created_at, text, author) SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS "
                 "(SELECT 1 FROM notes WHERE run_id = ?1 AND created_at = ?2 AND text = ?3)",
-                (run_id, when, text),
+                (run_id, when, text, author),
             )
 
     def _key_id(self, conn: sqlite3.Connection, key: str) -> int:

@@ -34,6 +34,7 @@ from labledger.tracking.run_delivery import (
 )
 from labledger.tracking.run_lineage import LineageMixin
 from labledger.tracking.run_metrics import MetricsMixin
+from labledger.tracking.run_predictions import PredictionsMixin
 
 if TYPE_CHECKING:
     from labledger.store import Store
@@ -53,7 +54,7 @@ class NoActiveRunError(LabledgerError):
         )
 
 
-class Run(MetricsMixin, DeliveryMixin, AssetsMixin, LineageMixin):
+class Run(MetricsMixin, DeliveryMixin, AssetsMixin, LineageMixin, PredictionsMixin):
     """One execution of an experiment: params, metrics, artifacts, tags and notes.
 
     Create runs with :func:`labledger.start_run`. A run is a context manager:
@@ -243,12 +244,17 @@ class Run(MetricsMixin, DeliveryMixin, AssetsMixin, LineageMixin):
         """Add a timestamped note (observations, conclusions) to the run.
 
         >>> run.note("val acc plateaus after epoch 6")  # doctest: +SKIP
+
+        Notes are the one record an ended run still takes (what an error analysis found
+        afterwards); ``labledger note RUN "text"`` adds one from the command line.
         """
-        self._check_open("add a note")
         if not isinstance(text, str) or not text.strip():
             raise InvalidValueError("note", text, "a note is a non-empty str")
         _validate.text_value("note", text, "note")
-        self._notify("labledger_note_added", text=text, timestamp=_now())
+        if self.ended:
+            self.store.add_note(self.id, text, _now(), self.author)
+        else:
+            self._notify("labledger_note_added", text=text, timestamp=_now())
         self._notes += 1
 
     # -- end ---------------------------------------------------------------

@@ -95,6 +95,20 @@ def _capture_lineage(run: Run) -> None:
         plugins.report_error("labledger.lineage.capture", "capture", e)
 
 
+def _followed(follows: Run | str | None, store: Any) -> dict[str, str] | None:
+    """``{"run", "experiment", "name"}`` of the run this one follows (checked to exist)."""
+    if follows is None:
+        return None
+    if isinstance(follows, Run):
+        return {"run": follows.id, "experiment": follows.experiment, "name": follows.name}
+    if not isinstance(follows, str):
+        raise InvalidValueError("follows", follows, "a Run, a run id or experiment/name")
+    from labledger.query.runs import resolve_run
+
+    view = resolve_run(follows, store)
+    return {"run": view.id, "experiment": view.experiment, "name": view.name}
+
+
 def start_run(
     experiment: str | None = None,
     *,
@@ -108,6 +122,7 @@ def start_run(
     kind: str = "offline",
     activate: bool = True,
     origin: str | None = None,
+    follows: Run | str | None = None,
 ) -> Run:
     """Start a run and make it the active one of this thread or asyncio task.
 
@@ -133,6 +148,8 @@ def start_run(
         integrations without a run of their own log to) in the current thread or
         asyncio task. An integration that starts a run for itself passes ``False``:
         that run is bound to the integration object and never captures other calls.
+    :param follows: the run (a ``Run``, its id or ``experiment/name``) whose results or error
+        analysis motivated this one; ``labledger journal`` chains runs by it.
     :param origin: for integrations: the dotted name of what the user called to get this run
         (``"labledger.integrations.keras.LedgerCallback"``). It is recorded as the run's
         ``source["origin"]``, and completeness warnings tell the user to pass ``hypothesis=``
@@ -173,6 +190,7 @@ def start_run(
     st = open_store(store)
     if parent_id is not None and st.run_row(parent_id) is None:
         raise RunNotFoundError(parent_id)
+    followed = _followed(follows if follows is not None or not top_level else settings.follows(), st)
     if name is not None:
         _validate.check_key(name, "run name")
     given_tags = _checked_tags(tags or {})
@@ -229,6 +247,8 @@ def start_run(
         run.set_tags({**added_tags, **given_tags})
     if added_params or given_params:
         run.log_params({**added_params, **given_params})
+    if followed is not None:
+        run._record_lineage({"follows": followed})
     if top_level:
         # the parts audited (dataset, pipeline, model, seeds…) describe training, not an online test
         run._check_completeness = policy != "off" and kind == "offline"

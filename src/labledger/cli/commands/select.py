@@ -130,10 +130,17 @@ def compare(
         rope=rope,
         test_train_ratio=test_train_ratio,
     )
+    from labledger.predictions.analysis import paired_verdicts
+
+    paired_lines = paired_verdicts(offline, split=split, store=store or None)
     if as_json:
-        json_out(result.to_dict())
+        json_out({**result.to_dict(), "paired_on_examples": paired_lines})
         return
     click.echo(result.render(click.style))
+    if paired_lines:
+        click.echo("\npaired on the same examples (stored predictions)")
+        for line in paired_lines:
+            click.echo(f"  {line}")
 
 
 def _split_online(run_refs: tuple[str, ...], store: str | None) -> tuple[list[str], list[Any]]:
@@ -216,11 +223,14 @@ def leaderboard(
 
 @click.command()
 @click.argument("targets", metavar="RUN... | EXPERIMENT", nargs=-1, required=True)
-@click.option(
-    "--metric", "-m", "metrics", multiple=True, required=True, help="Metric (repeat for several curves)."
-)
+@click.option("--metric", "-m", "metrics", multiple=True, help="Metric (repeat for several curves).")
 @click.option("--output", "-o", required=True, help="Output file: .png, .svg or .html (interactive).")
 @click.option("--folds", is_flag=True, help="Fold-score distributions per run (box + points).")
+@click.option("--confusion", is_flag=True, help="A run's confusion matrix, from its stored predictions.")
+@click.option("--calibration", is_flag=True, help="Reliability diagram of the runs' stored probabilities.")
+@click.option(
+    "--slices", "slices", default=None, metavar="COLUMN", help="A run's metric per slice of COLUMN."
+)
 @click.option(
     "--params", "-p", "params", multiple=True, help="Param(s) against the metric across EXPERIMENT."
 )
@@ -239,6 +249,9 @@ def plot(
     metrics: tuple[str, ...],
     output: str,
     folds: bool,
+    confusion: bool,
+    calibration: bool,
+    slices: str | None,
     params: tuple[str, ...],
     x_axis: str,
     where: str | None,
@@ -246,7 +259,9 @@ def plot(
     split: str,
     store: str | None,
 ) -> None:
-    """Plot metric curves of runs, their fold scores (--folds), or params vs a metric (--params).
+    """Plot metric curves of runs, their fold scores (--folds), or params vs a metric (--params);
+    from stored predictions: a confusion matrix (--confusion), a reliability diagram
+    (--calibration), a metric per slice (--slices COLUMN).
 
     \b
     Examples:
@@ -254,12 +269,19 @@ def plot(
         labledger plot digits/svc digits/logreg --folds --metric accuracy -o folds.html
         labledger plot digits --params C --params gamma --metric accuracy -o params.svg
         labledger plot digits-search --params svc__C --metric accuracy --children -o c.png
+        labledger plot digits/svc --confusion -o confusion.png
+        labledger plot digits/svc --slices region -o slices.html
     """
     from labledger.analysis import plots
 
-    if folds and params:
-        raise click.UsageError("choose one of --folds and --params")
+    if sum(map(bool, (folds, params, confusion, calibration, slices))) > 1:
+        raise click.UsageError("choose one of --folds, --params, --confusion, --calibration and --slices")
     st = store or None
+    if confusion or calibration or slices:
+        _plot_predictions(list(targets), output, confusion, slices, metrics, st)
+        return
+    if not metrics:
+        raise click.UsageError("give --metric (repeat for several curves)")
     if params:
         if len(targets) != 1:
             raise click.UsageError("with --params give one EXPERIMENT")
@@ -277,6 +299,29 @@ def plot(
         path = plots.plot_folds(list(targets), metrics[0], output, split=split, store=st)
     else:
         path = plots.plot_curves(list(targets), list(metrics), output, x=x_axis, store=st)
+    click.echo(f"wrote {path}")
+
+
+def _plot_predictions(
+    targets: list[str],
+    output: str,
+    confusion: bool,
+    slices: str | None,
+    metrics: tuple[str, ...],
+    store: str | None,
+) -> None:
+    from labledger.analysis import plots_predictions as charts
+
+    if (confusion or slices) and len(targets) != 1:
+        raise click.UsageError("--confusion and --slices take one RUN")
+    if confusion:
+        path = charts.plot_confusion(targets[0], output, store=store)
+    elif slices:
+        path = charts.plot_slices(
+            targets[0], slices, output, metric=metrics[0] if metrics else None, store=store
+        )
+    else:
+        path = charts.plot_calibration(targets, output, store=store)
     click.echo(f"wrote {path}")
 
 

@@ -59,7 +59,7 @@ _KEYS = (
 _TAG_HISTORY = (
     f"SELECT key, value, {epoch('changed_at', 'changed_at')} FROM tag_history WHERE run_id = %s ORDER BY id"
 )
-_NOTES = f"SELECT {epoch('created_at', 'created_at')}, text FROM notes WHERE run_id = %s ORDER BY id"
+_NOTES = f"SELECT {epoch('created_at', 'created_at')}, text, author FROM notes WHERE run_id = %s ORDER BY id"
 _ARTIFACTS = (
     f"SELECT name, kind, sha256, size, media_type, metadata, {epoch('created_at', 'created_at')} "
     "FROM artifacts WHERE run_id = %s ORDER BY id"
@@ -161,7 +161,7 @@ def tag_history_rows(conn: psycopg.Connection[Any], run_id: str) -> list[dict[st
 
 
 def note_rows(conn: psycopg.Connection[Any], run_id: str) -> list[dict[str, Any]]:
-    """A run's notes in order: created_at, text.
+    """A run's notes in order: created_at, text, author.
 
     >>> [n["text"] for n in note_rows(conn, "0123abcd")]  # doctest: +SKIP
     ['lr too high?']

@@ -32,6 +32,7 @@ from labledger.store.postgres.v1 import (
     V1,
 )
 from labledger.store.postgres.v2 import V2
+from labledger.store.postgres.v3 import V3
 
 __all__ = [
     "FINAL_STATUS_SQLSTATE",
@@ -42,11 +43,12 @@ __all__ = [
     "TABLES",
     "V1",
     "V2",
+    "V3",
     "VERSION_TABLE",
 ]
 
 #: MIGRATIONS[n] takes a database from version n to n + 1 (version 0: no labledger tables).
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The versions applied, one row each (every labledger database has it, created before v1).

@@ -286,8 +286,8 @@ class PostgresStore(RecordReads):
     def set_tags(self, run_id: str, tags: dict[str, str], when: float) -> None:
         self._write(writes.set_tags, run_id, tags, when)
 
-    def add_note(self, run_id: str, text: str, when: float) -> None:
-        self._write(writes.add_note, run_id, text, when)
+    def add_note(self, run_id: str, text: str, when: float, author: str | None = None) -> None:
+        self._write(writes.add_note, run_id, text, when, author)
 
     def write_metrics(self, batch: MetricBatch) -> None:
         self._write(write_batch, batch)

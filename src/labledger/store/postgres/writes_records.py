@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from labledger.errors import RunNotFoundError
 from labledger.store.postgres.writes_common import check_open, nan_as_null, refusing
 from labledger.store.writes import dumps
 
@@ -54,9 +55,10 @@ _ADD_TAG_HISTORY = (
     "WHERE NOT EXISTS (SELECT 1 FROM tag_history h WHERE h.run_id = %(run)s AND h.key = t.k "
     "AND h.value = t.v AND h.changed_at = to_timestamp(%(when)s)) ORDER BY t.i"
 )
-_NOTE_HELD = "SELECT 1 FROM notes WHERE run_id = %s AND created_at = to_timestamp(%s) AND text = %s"
+_RUN_EXISTS = "SELECT 1 FROM runs WHERE id = %s"
 _ADD_NOTE = (
-    "INSERT INTO notes (run_id, created_at, text) SELECT %(run)s, to_timestamp(%(when)s), %(text)s "
+    "INSERT INTO notes (run_id, created_at, text, author) SELECT %(run)s, to_timestamp(%(when)s), %(text)s, "
+    "%(author)s "
     "WHERE NOT EXISTS (SELECT 1 FROM notes WHERE run_id = %(run)s "
     "AND created_at = to_timestamp(%(when)s) AND text = %(text)s)"
 )
@@ -120,16 +122,18 @@ def set_tags(conn: psycopg.Connection[Any], run_id: str, tags: dict[str, str], w
         conn.execute(_ADD_TAG_HISTORY, {"run": run_id, "when": when, "keys": keys, "values": values})
 
 
-def add_note(conn: psycopg.Connection[Any], run_id: str, text: str, when: float) -> None:
-    """Append a note written at ``when`` (epoch seconds); the same note sent again is not added twice.
+def add_note(
+    conn: psycopg.Connection[Any], run_id: str, text: str, when: float, author: str | None = None
+) -> None:
+    """Append a note written at ``when`` (epoch seconds), also to an ended run; the same note sent
+    again is not added twice.
 
-    >>> add_note(conn, run_id, "val acc plateaus after epoch 6", time.time())  # doctest: +SKIP
+    >>> add_note(conn, run_id, "val acc plateaus after epoch 6", time.time(), "ada")  # doctest: +SKIP
     """
     with refusing(conn, run_id, "add a note"), conn.transaction():
-        if conn.execute(_NOTE_HELD, (run_id, when, text)).fetchone():
-            return  # stored before: a retry, refused by no run whatever its status (as in SQLite)
-        check_open(conn, run_id, "add a note")
-        conn.execute(_ADD_NOTE, {"run": run_id, "when": when, "text": text})
+        if conn.execute(_RUN_EXISTS, (run_id,)).fetchone() is None:
+            raise RunNotFoundError(run_id)
+        conn.execute(_ADD_NOTE, {"run": run_id, "when": when, "text": text, "author": author})
 
 
 def insert_folds(

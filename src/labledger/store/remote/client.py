@@ -298,8 +298,8 @@ class RemoteStore(ReadsMixin):
     def set_tags(self, run_id: str, tags: dict[str, str], when: float) -> None:
         self._record("set_tags", run_id, tags, when)
 
-    def add_note(self, run_id: str, text: str, when: float) -> None:
-        self._record("add_note", run_id, text, when)
+    def add_note(self, run_id: str, text: str, when: float, author: str | None = None) -> None:
+        self._record("add_note", run_id, text, when, author)
 
     def write_metrics(self, batch: MetricBatch) -> None:
         meta = {"kind": "call", "method": "write_metrics", "run": batch.run_id, "seq": batch.seq}
