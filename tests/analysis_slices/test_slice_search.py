@@ -85,18 +85,15 @@ def test_planted_weak_category_found_with_log_loss_and_regression(cancer):
 
 
 def test_p_values_equal_scipy_and_statsmodels(cancer):
-    from statsmodels.stats.proportion import proportions_ztest
-
     features, y, pred, proba = cancer
     corrupted = _corrupt(features, y, pred)
     north = (features["region"] == "north").to_numpy()
     errors = corrupted != y
     row = find_weak_slices(y, corrupted, features[["region"]], correction="none").iloc[0]
-    assert row["test"] == "z"
-    counts = [errors[north].sum(), errors[~north].sum()]
-    _, p_value = proportions_ztest(counts, [north.sum(), (~north).sum()], alternative="larger")
-    assert row["p_value"] == pytest.approx(p_value, rel=1e-9)
-    # a small slice with few errors: Fisher's exact test
+    table = [[errors[north].sum(), (~errors[north]).sum()], [errors[~north].sum(), (~errors[~north]).sum()]]
+    assert row["test"] == "fisher" and row["slice"] == "region=north"
+    assert row["p_value"] == pytest.approx(stats.fisher_exact(table, alternative="greater").pvalue, rel=1e-9)
+    # a small slice with few errors: the same exact test
     small = np.zeros(len(y), dtype=bool)
     small[np.flatnonzero(~errors)[:35]] = True
     small[np.flatnonzero(errors)[:6]] = True

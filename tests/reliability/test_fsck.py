@@ -166,8 +166,11 @@ def test_a_damaged_database_file_is_reported(store):
     )[0]
     data = bytearray((store / DB_FILENAME).read_bytes())
     page = data[(root - 1) * page_size : root * page_size]
-    at = (root - 1) * page_size + page.rfind(b"01")  # an id in the index of run ids
-    data[at : at + 4] = b"ffff"
+    # four characters inside a run id stored in the index of run ids (never its record header)
+    ids = [row[0].encode() for row in _sql(store, "SELECT id FROM runs")]
+    inside = next(page.find(i) for i in ids if page.find(i) >= 0)
+    at = (root - 1) * page_size + inside + 8
+    data[at : at + 4] = b"zzzz"
     (store / DB_FILENAME).write_bytes(bytes(data))
     report = fsck(store)
     (problem,) = [p for p in report.problems if p.kind == "database"]

@@ -7,8 +7,9 @@ higher than elsewhere. Here every slice of one feature value, and every conjunct
 holding at least ``min_support`` examples is tested one-sided, "the slice's loss is higher
 than its complement's":
 
-- 0/1 loss (classification without probabilities): the two-proportion z-test, or Fisher's
-  exact test (its one-sided hypergeometric tail) when an expected cell count is below 5;
+- 0/1 loss (classification without probabilities): Fisher's exact test (its one-sided
+  hypergeometric tail), exact at every count — the z-test's normal approximation reported a
+  slice under the global null in 8 % of 200 seeds at alpha 0.05, Fisher's in 1.5–3 %;
 - otherwise (log loss, squared error): Welch's t-test on the per-example losses.
 
 The p-values of all tested slices are corrected together: Benjamini–Hochberg by default
@@ -44,8 +45,6 @@ __all__ = ["SEARCH_CORRECTIONS", "find_weak_slices"]
 SEARCH_CORRECTIONS = CORRECTIONS
 #: the metric reported for each kind of per-example loss: the slice's mean loss
 _METRIC = {"zero_one": "error_rate", "log_loss": "log_loss", "squared_error": "mse"}
-#: below this expected count in a cell of the 2×2 table, Fisher's exact test replaces the z-test
-_MIN_EXPECTED = 5.0
 
 
 def find_weak_slices(
@@ -70,7 +69,7 @@ def find_weak_slices(
     where it does not constrain that feature), ``support``, the metric (the slice's mean
     loss: ``error_rate``, ``log_loss`` or ``mse``), ``gap`` (slice − overall), ``effect``
     (slice − complement mean loss), ``p_value`` (one-sided), ``p_adjusted``, ``test``
-    (``z``, ``fisher`` or ``welch``); sorted by ``effect × support``. Empty (same columns)
+    (``fisher`` or ``welch``); sorted by ``effect × support``. Empty (same columns)
     when nothing is significant. ``result.attrs`` holds ``metric``, ``overall``,
     ``correction``, ``alpha`` and ``n_tested``.
 
@@ -154,22 +153,13 @@ def _candidates(
 def _proportion_tests(
     count: np.ndarray, errors: np.ndarray, n: int, total_errors: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided p-values of "the slice's error rate is higher": z-test, or Fisher's on small counts."""
+    """One-sided p-values of "the slice's error rate is higher": Fisher's exact test, P(X ≥ errors)
+    with X hypergeometric (the slice's examples drawn from all, the errors the marked ones)."""
     from scipy import stats
 
-    rest = n - count
-    pooled = total_errors / n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt(pooled * (1 - pooled) * (1 / count + 1 / rest))
-        z = (errors / count - (total_errors - errors) / rest) / se
-    p_values = np.where(se > 0, stats.norm.sf(z), 1.0)
-    expected = np.minimum(count, rest) * min(pooled, 1 - pooled)
-    small = expected < _MIN_EXPECTED
-    if small.any():  # P(X ≥ errors), X hypergeometric: Fisher's exact test, alternative "greater"
-        k, draws = np.rint(errors[small]).astype(np.int64), count[small].astype(np.int64)
-        fisher = stats.hypergeom.sf(k - 1, n, round(total_errors), draws)
-        p_values[small] = np.clip(fisher, 0.0, 1.0)
-    return p_values, np.where(small, "fisher", "z")
+    k, draws = np.rint(errors).astype(np.int64), count.astype(np.int64)
+    p_values = np.clip(stats.hypergeom.sf(k - 1, n, round(total_errors), draws), 0.0, 1.0)
+    return p_values, np.full(len(count), "fisher")
 
 
 def _welch_tests(

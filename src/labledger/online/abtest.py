@@ -25,7 +25,7 @@ from dataclasses import astuple, dataclass
 from typing import Any
 
 from labledger.analysis.multiple_testing import adjust_p_values
-from labledger.errors import LabledgerError
+from labledger.online.checks import OnlineInputError
 
 __all__ = [
     "ABTestInputError",
@@ -40,16 +40,14 @@ __all__ = [
 ]
 
 
-class ABTestInputError(LabledgerError, ValueError):
+class ABTestInputError(OnlineInputError):
     """An argument of an A/B statistic is out of range or inconsistent; ``argument`` names it."""
 
     def __init__(self, argument: str, value: Any, reason: str) -> None:
-        self.argument = argument
-        self.value = value
+        super().__init__(argument, value, reason)
         self.reason = reason
         shown = repr(value)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        super().__init__(f"invalid {argument} = {shown}: {reason}")
+        self.args = (f"invalid {argument} = {shown if len(shown) <= 80 else shown[:77] + '...'}: {reason}",)
 
 
 def _count(name: str, value: Any, minimum: int = 0) -> int:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from labledger.errors import LabledgerError
+from labledger.online.checks import OnlineInputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,14 +54,8 @@ __all__ = [
 Policy = Callable[[int], Sequence[float]]
 
 
-class BanditInputError(LabledgerError, ValueError):
+class BanditInputError(OnlineInputError):
     """An argument of a bandit function is out of range; ``argument`` names it."""
-
-    def __init__(self, argument: str, value: Any, expected: str) -> None:
-        self.argument = argument
-        self.value = value
-        shown = value if not isinstance(value, tuple | list) or len(value) <= 8 else f"{list(value[:8])}…"
-        super().__init__(f"{argument} must be {expected}, got {shown!r}")
 
 
 @dataclass(frozen=True)

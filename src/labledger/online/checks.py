@@ -7,12 +7,23 @@ import numbers
 import os
 from typing import TYPE_CHECKING, Any
 
-from labledger.errors import InvalidValueError
+from labledger.errors import InvalidValueError, LabledgerError
 
 if TYPE_CHECKING:
     from labledger.store import Store
 
-__all__ = ["count", "run_id", "variant_name"]
+__all__ = ["OnlineInputError", "count", "run_id", "variant_name"]
+
+
+class OnlineInputError(LabledgerError, ValueError):
+    """An argument of an online statistic is out of range or inconsistent; ``argument`` names it."""
+
+    def __init__(self, argument: str, value: Any, expected: str) -> None:
+        self.argument = argument
+        self.value = value
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(f"{argument} must be {expected}, got {shown}")
 
 
 def variant_name(name: Any, what: str = "variant") -> str:

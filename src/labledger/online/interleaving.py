@@ -31,7 +31,7 @@ from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from labledger.errors import LabledgerError
+from labledger.online.checks import OnlineInputError
 
 __all__ = ["InterleavingInputError", "InterleavingResult", "credit", "interleave", "preference_test"]
 
@@ -39,13 +39,8 @@ Item = TypeVar("Item", bound=Hashable)
 Team = Literal["a", "b"]
 
 
-class InterleavingInputError(LabledgerError, ValueError):
+class InterleavingInputError(OnlineInputError):
     """An argument of an interleaving function is malformed; ``argument`` names it."""
-
-    def __init__(self, argument: str, value: Any, expected: str) -> None:
-        self.argument = argument
-        self.value = value
-        super().__init__(f"{argument} must be {expected}, got {value!r}")
 
 
 def _check_ranking(name: str, ranking: Sequence[Any]) -> list[Any]:

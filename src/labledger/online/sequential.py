@@ -35,9 +35,9 @@ import math
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from labledger.errors import LabledgerError
+from labledger.online.checks import OnlineInputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,13 +55,8 @@ __all__ = [
 ]
 
 
-class SequentialInputError(LabledgerError, ValueError):
+class SequentialInputError(OnlineInputError):
     """An argument of a sequential test is out of range; ``argument`` names it."""
-
-    def __init__(self, argument: str, value: Any, expected: str) -> None:
-        self.argument = argument
-        self.value = value
-        super().__init__(f"{argument} must be {expected}, got {value!r}")
 
 
 class Look(NamedTuple):

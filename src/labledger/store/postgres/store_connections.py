@@ -91,6 +91,8 @@ class Connections:
             connect(self.dsn).close()  # fails fast, naming the database, when it cannot be reached
             from psycopg_pool import ConnectionPool
 
+            _own_jitter()
+
             opened: ConnectionPool[Any] = ConnectionPool(
                 self.dsn,
                 kwargs=self._options(),
@@ -188,3 +190,15 @@ class Connections:
             stack.remove(pin)
             if owned:
                 self._put(pin.conn)
+
+
+def _own_jitter() -> None:
+    """Give psycopg_pool a random generator of its own: it jitters each connection's lifetime and
+    its reconnection back-off with the global ``random.random``, which would shift a seeded
+    training program's draws every time the pool connects (tracking must change nothing)."""
+    import random
+
+    import psycopg_pool.base
+
+    if getattr(psycopg_pool.base, "random", None) is random.random:
+        psycopg_pool.base.random = random.Random().random
