@@ -299,7 +299,7 @@ def _tracked_search_fit(self: Any, X: Any, y: Any = None, **params: Any) -> Any:
                 log_datasets=config.log_datasets,
             )
         if config.log_predictions:
-            folds = best_folds(_folds.pop(id(capture), None) or {}, self)
+            folds = best_folds(_folds.pop(id(capture), {}), self)
             with safe(INTEGRATION, "the out-of-fold predictions"):
                 log_cv_predictions(run, self, X, y, params, folds)
     runtime.end(run, None)
