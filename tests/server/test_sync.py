@@ -209,3 +209,17 @@ def test_sqlite_to_postgres_twice(tmp_path, pg_dsn, monkeypatch):
         assert theirs["params"] == ours["params"] and theirs["artifacts"] == ours["artifacts"]
         assert len(theirs["notes"]) == len(ours["notes"]) and theirs["row"]["status"] == ours["row"]["status"]
         assert len(theirs["tag_history"]) == len(ours["tag_history"])
+
+
+def test_times_on_a_microsecond_boundary_sync_once(tmp_path, pg_dsn):
+    """A store may round a time's last microsecond otherwise than Python does: still the same moment."""
+    source, target = open_store(tmp_path / "a"), open_store(pg_dsn)
+    with ll.start_run("boundary", store=source) as run:
+        pass
+    for i in range(40):  # half-microsecond fractions, where the two roundings can disagree
+        when = 1_796_101_116.0 + i / 1000 + 0.0000005
+        source.set_tags(run.id, {f"k{i}": "v"}, when)
+        source.add_note(run.id, f"note {i}", when)
+    assert sync(source, target).runs_copied == 1
+    again = sync(source, target)
+    assert (again.runs_unchanged, again.runs_updated, again.records) == (1, 0, 0)

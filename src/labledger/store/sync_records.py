@@ -43,22 +43,33 @@ def copy_params(source: Backend, target: Backend, run_id: str) -> int:
     return len(missing)
 
 
+def _held(times: dict[Any, list[float]], what: Any, when: Any) -> bool:
+    """Whether ``what`` is held at ``when``, to the microsecond a store keeps (its rounding of the
+    last digit may differ from Python's, so one microsecond either way is the same moment)."""
+    t = _moment(when)
+    return any(abs(t - h) <= 1.5e-6 for h in times.get(what, ()))
+
+
 def copy_tags(source: Backend, target: Backend, run_id: str) -> int:
     """Tag changes in their order (the last one of a key is its value)."""
-    held = {(r["key"], r["value"], _moment(r["changed_at"])) for r in target.tag_history_rows(run_id)}
+    held: dict[Any, list[float]] = {}
+    for r in target.tag_history_rows(run_id):
+        held.setdefault((r["key"], r["value"]), []).append(_moment(r["changed_at"]))
     written = 0
     for r in source.tag_history_rows(run_id):
-        if (r["key"], r["value"], _moment(r["changed_at"])) not in held:
+        if not _held(held, (r["key"], r["value"]), r["changed_at"]):
             target.set_tags(run_id, {r["key"]: r["value"]}, float(r["changed_at"]))
             written += 1
     return written
 
 
 def copy_notes(source: Backend, target: Backend, run_id: str) -> int:
-    held = {(_moment(r["created_at"]), r["text"]) for r in target.note_rows(run_id)}
+    held: dict[Any, list[float]] = {}
+    for r in target.note_rows(run_id):
+        held.setdefault(r["text"], []).append(_moment(r["created_at"]))
     written = 0
     for r in source.note_rows(run_id):
-        if (_moment(r["created_at"]), r["text"]) not in held:
+        if not _held(held, r["text"], r["created_at"]):
             target.add_note(run_id, r["text"], float(r["created_at"]), r.get("author"))
             written += 1
     return written
