@@ -184,9 +184,7 @@ def paired(
     report.loss_test = paired_loss_test(la["loss"], lb["loss"])
     if a.task == "classification":
         report.mcnemar = mcnemar_test(la["correct"], lb["correct"])
-        frame = a.features.iloc[ia].reset_index(drop=True) if by else None
-        if by:
-            _features(a, by)
+        frame = _features(a, by).iloc[ia].reset_index(drop=True) if by else None
         report.flips = flips(la["correct"], lb["correct"], features=frame, by=list(by) or None)
     return report
 
