@@ -282,11 +282,12 @@ def test_records_logged_while_the_database_refuses_connections_are_written_once_
 ) -> None:
     from labledger.store.sink import StoreWriteWarning
 
-    admin = psycopg.connect(postgres_cluster.dsn, autocommit=True)  # (a database may not lock itself)
     database = pg_store.rsplit("/", 1)[1]
     store = open_store(pg_store)
-    with ll.start_run("outage") as run:
+    # (a database may not lock itself; the admin connection is closed whatever happens)
+    with psycopg.connect(postgres_cluster.dsn, autocommit=True) as admin, ll.start_run("outage") as run:
         run.log_param("before", 1)
+        run.flush()  # the start-up lineage capture is written before the outage, not during it
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'labledger'"
@@ -300,7 +301,6 @@ def test_records_logged_while_the_database_refuses_connections_are_written_once_
             store.run_ids()
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
         run.flush()
-    admin.close()
     view = ll.get_run(run.id)
     assert view.params == {"before": 1, "during": 2} and [n["text"] for n in view.notes] == ["kept"]
     assert view.status == "finished"
