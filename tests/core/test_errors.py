@@ -221,3 +221,33 @@ def test_experiment_naming_convention_is_configurable(monkeypatch):
 def test_unknown_run_reference():
     with pytest.raises(ll.errors.RunNotFoundError, match="no run matches"):
         ll.get_run("ffffffff")
+
+
+def test_a_run_the_store_holds_as_ended_elsewhere_is_reported_once_and_not_retried(run, run_script):
+    """Another process ends the run while this one still logs: one clear warning naming the run and
+    its status (not a database error from inside the store), nothing more stored, the run still ends."""
+    from labledger.store.sink import RunEndedElsewhereWarning
+
+    run.log_param("before", 1)
+    run.log_metric("loss", 1.0, step=0)
+    run.flush()
+    done = run_script(
+        f"""
+        import os, time
+        from labledger.store import open_store
+        open_store(os.environ["LABLEDGER_STORE"]).end_run({run.id!r}, "killed", time.time(), "ended by hand")
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    with pytest.warns(RunEndedElsewhereWarning) as caught:
+        run.log_param("after", 2)
+        run.log_metric("loss", 0.5, step=1)
+        run.log_folds("acc", [0.9, 0.8])
+        run.flush()  # returns: the refused records are not kept for a retry
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert run.id in message and "'killed'" in message and "log params" in message
+    run.end()
+    view = ll.get_run(run.id)
+    assert view.status == "killed" and view.params == {"before": 1}
+    assert view.metric("loss")["value"].tolist() == [1.0] and view.folds.empty

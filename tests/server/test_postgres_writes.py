@@ -238,8 +238,10 @@ def test_a_write_to_an_ended_run_is_refused_as_in_sqlite(both):
         with pytest.raises(RunFinishedError) as error:
             getattr(writes, method)(both.conn, *args)
         assert (error.value.run_id, error.value.status) == (RUN, "finished"), method
-        with pytest.raises(sqlite3.IntegrityError, match="read-only"):
+        with pytest.raises(RunFinishedError) as lite_error:  # the same error from both stores
             getattr(both.store, method)(*args)
+        assert (lite_error.value.run_id, lite_error.value.status) == (RUN, "finished"), method
+        assert lite_error.value.action == error.value.action, method
     # still taken after the end: tags, the start-up code diff, lineage, notes (with their author)
     both("add_note", RUN, "after the end", T0 + 3, "ada")
     both("set_tags", RUN, {"verdict": "good"}, T0 + 4)

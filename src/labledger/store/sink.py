@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from labledger.errors import StoreError, StoreWriteError
+from labledger.errors import RunFinishedError, StoreError, StoreWriteError
 from labledger.hooks.manager import LabledgerWarning, hookimpl
 from labledger.store import open_local
 from labledger.store.blobs import BlobStore
@@ -33,10 +33,15 @@ if TYPE_CHECKING:
 _Hook = TypeVar("_Hook", bound=Callable[..., None])
 _failed: set[str] = set()
 _failed_lock = threading.Lock()
+_ended: set[str] = set()  # runs whose store said they had ended (reported once each)
 
 
 class StoreWriteWarning(LabledgerWarning):
     """The store could not be written (disk full, read-only, file-size limit...); training went on."""
+
+
+class RunEndedElsewhereWarning(LabledgerWarning):
+    """The store holds the run as ended (by another process, or by hand): it takes no more records."""
 
 
 def _reporting_store_errors(hook: _Hook) -> _Hook:
@@ -56,6 +61,9 @@ def _reporting_store_errors(hook: _Hook) -> _Hook:
             hook(run, *args, **kwargs)
         except StoreWriteError:
             raise
+        except RunFinishedError as e:  # the store will never take it: reported, and not retried
+            _warn_ended(run, e)
+            return
         except StoreError as e:
             _warn_once(run, e)
             raise StoreWriteError(e.path, e.problem) from e
@@ -80,6 +88,22 @@ def _warn_once(run: Run, e: StoreError) -> None:
     )
     try:
         warnings.warn(message, StoreWriteWarning, stacklevel=2)
+    except Warning:  # warnings turned into errors: never let that reach training
+        print(f"labledger: {message}", file=sys.stderr)
+
+
+def _warn_ended(run: Run, e: RunFinishedError) -> None:
+    with _failed_lock:
+        first = run.id not in _ended
+        _ended.add(run.id)
+    if not first:
+        return
+    message = (
+        f"{e} The store {run.store.location} holds it as ended (by another process, or by hand) "
+        "while this process still logs to it: nothing more it logs is stored (reported once per run)."
+    )
+    try:
+        warnings.warn(message, RunEndedElsewhereWarning, stacklevel=2)
     except Warning:  # warnings turned into errors: never let that reach training
         print(f"labledger: {message}", file=sys.stderr)
 

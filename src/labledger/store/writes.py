@@ -15,12 +15,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labledger.errors import RunNotFoundError, StoreError
+from labledger.errors import RunFinishedError, RunNotFoundError, StoreError
 from labledger.store.batches import encode_batch
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from labledger.store.blobs import BlobStore
 
 __all__ = ["WritesMixin", "dumps"]
+
+#: What the store's triggers answer a write to a run that has ended (schema.py).
+_ENDED = "run has ended and is read-only"
 
 
 def dumps(value: Any) -> str:
@@ -53,6 +56,20 @@ class WritesMixin:
 
     def _wrap(self, e: sqlite3.Error) -> StoreError:  # provided by Store
         raise NotImplementedError
+
+    @contextmanager
+    def _run_write(self, run_id: str, action: str) -> Iterator[sqlite3.Connection]:
+        """One write of run ``run_id``'s records, as :meth:`write`; the database refusing it
+        because the run has ended (elsewhere: another process, or by hand) is raised as
+        :class:`~labledger.errors.RunFinishedError` naming the run, its status and ``action``."""
+        try:
+            with self.write() as conn:
+                yield conn
+        except sqlite3.IntegrityError as e:
+            if _ENDED not in str(e):
+                raise
+            rows = self.query("SELECT status FROM runs WHERE id = ?", (run_id,))
+            raise RunFinishedError(run_id, str(rows[0]["status"]) if rows else "ended", action) from e
 
     def ensure_experiment(self, name: str, description: str | None = None) -> int:
         """The id of experiment ``name``, created when missing."""
@@ -107,7 +124,7 @@ class WritesMixin:
 
     def insert_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Record params; keys already present are left as they are (they are immutable)."""
-        with self.write() as conn:
+        with self._run_write(run_id, "log params") as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO params (run_id, key, value) VALUES (?, ?, ?)",
                 [(run_id, k, dumps(v)) for k, v in params.items()],
@@ -156,7 +173,7 @@ class WritesMixin:
         summaries = [(batch.run_id, *s) for s in sums]
         if not chunks:
             return
-        with self.write() as conn:
+        with self._run_write(batch.run_id, "log metrics") as conn:
             rows = [(batch.run_id, self._key_id(conn, k), batch.seq, n, c) for k, n, c in chunks]
             if conn.execute(
                 "SELECT 1 FROM metric_chunks WHERE run_id = ? AND key_id = ? AND seq = ?", rows[0][:3]
@@ -201,7 +218,7 @@ class WritesMixin:
         return str(rows[0]["sha256"]) if rows else None
 
     def insert_artifact(self, run_id: str, art: ArtifactRecord) -> None:
-        with self.write() as conn:
+        with self._run_write(run_id, "log an artifact") as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO artifacts (run_id, name, kind, sha256, size, media_type, "
                 "metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -218,7 +235,7 @@ class WritesMixin:
             )
 
     def insert_dataset(self, run_id: str, ds: DatasetRecord) -> None:
-        with self.write() as conn:
+        with self._run_write(run_id, "log a dataset") as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO datasets (run_id, name, role, fingerprint, summary, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -229,7 +246,7 @@ class WritesMixin:
         self, run_id: str, key: str, split: str, values: list[float], stats: dict[str, float | None]
     ) -> None:
         """Record per-fold values (NaN stored as NULL) and their statistics."""
-        with self.write() as conn:
+        with self._run_write(run_id, "log folds") as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO folds (run_id, key, split, fold, value) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, key, split, i, None if v != v else v) for i, v in enumerate(values)],
@@ -261,7 +278,7 @@ class WritesMixin:
             )
 
     def insert_pipeline(self, run_id: str, pipe: PipelineRecord) -> None:
-        with self.write() as conn:
+        with self._run_write(run_id, "log a pipeline") as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO pipelines (run_id, name, version, structure, text, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
