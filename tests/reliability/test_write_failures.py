@@ -177,3 +177,60 @@ def test_a_rolled_back_transaction_does_not_give_its_key_ids_to_other_keys(store
     assert "theirs" not in view.summary
     assert ll.get_run("keys/other").metric("theirs")["value"].tolist() == [2.0]
     assert ll.get_run("keys/other").summary.keys() == {"theirs"}
+
+
+EXIT_IN_OUTAGE = """
+import resource, signal, sys, time
+import labledger as ll
+from labledger.tracking import delivery as _delivery
+
+_delivery.SPILL_POINTS = 1_000
+store = sys.argv[1]
+run = ll.start_run("outage", name="gone", store=store)
+for i in range(1000):
+    run.log_metric("loss", float(i), step=i)
+run.flush()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))  # the database cannot grow
+for i in range(1000, 31000):
+    run.log_metric("loss", float(i), step=i)
+    if i % 500 == 0:
+        time.sleep(0.06)  # batches of about 500 points: each spill file fits under the limit
+print(run.id, flush=True)
+# the process exits while the store still refuses writes: the run is never ended in the store
+"""
+
+
+@pytest.mark.timeout(120)
+def test_metric_points_a_process_could_not_write_before_exit_are_imported_by_fsck_repair(tmp_path):
+    """Exiting during an outage keeps every logged metric point in spill files, which
+    ``fsck --repair`` writes into the store once it takes writes: nothing acknowledged is lost."""
+    from labledger.store.fsck import fsck
+
+    store = tmp_path / "store"
+    script = tmp_path / "exit_in_outage.py"
+    script.write_text(EXIT_IN_OUTAGE)
+    env = {**os.environ, "LABLEDGER_FLUSH_INTERVAL": "0.05", "LABLEDGER_COMPLETENESS": "off"}
+    env.pop("PYTHONWARNINGS", None)
+    done = subprocess.run([sys.executable, str(script), str(store)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = done.stdout.split()[0]
+    assert "fsck --repair" in done.stderr and "spill files" in done.stderr, done.stderr[-3000:]
+    before = ll.get_run(run_id, store=store)
+    assert before.status == "crashed" and before.summary["loss"]["count"] == 1000
+
+    found = fsck(store)
+    spills = [p for p in found.problems if p.kind == "unwritten metric batch"]
+    assert spills and not found.ok and all(run_id in p.detail and p.repairable for p in spills)
+    assert found.checked["spills"] == len(spills)
+    repaired = fsck(store, repair=True)
+    assert repaired.ok and all(p.repaired for p in repaired.problems), repaired.render()
+    view = ll.get_run(run_id, store=store)
+    history = view.metric("loss")
+    assert history["step"].tolist() == list(range(31000)), "every logged point is in the store"
+    assert history["value"].tolist() == [float(s) for s in range(31000)]
+    assert view.summary["loss"]["count"] == 31000 and view.summary["loss"]["last"] == 30999.0
+    assert not list((store / "spool").glob("*.batch")), "imported spill files are removed"
+    again = fsck(store, repair=True)
+    assert again.ok and again.checked["spills"] == 0
+    assert integrity(store / "labledger.db") == "ok"

@@ -10,9 +10,12 @@ store on read-only media, and beside running writers):
 - every blob under ``artifacts/``: its content against its name, blobs no row
   references (orphans), and blobs a row references but that are missing;
 - leftover temporary files: ``artifacts/.incoming-*`` and half-built copies in
-  ``cache/dirs``, once older than a minute or when their writer's pid is gone.
+  ``cache/dirs``, once older than a minute or when their writer's pid is gone;
+- metric batches a process kept in spill files while the store refused writes
+  (a full disk) and could not write before it exited (:mod:`labledger.store.spill`).
 
-``repair=True`` removes orphaned blobs and leftover temporary files. What it
+``repair=True`` removes orphaned blobs and leftover temporary files, and writes
+the spilled batches into the store (each once, in order). What it
 cannot repair (a damaged database, changed or missing blobs, damaged rows)
 stays in the report with what to do about it.
 """
@@ -59,6 +62,8 @@ _ADVICE = {
     "missing blob": "restore the artifacts folder from a backup, or log the artifact again in a new run",
     "orphaned blob": "no run references it: `labledger fsck --repair` removes it",
     "leftover temporary file": "left by a writer that stopped: `labledger fsck --repair` removes it",
+    "unwritten metric batch": "`labledger fsck --repair` writes its points into the store",
+    "damaged spill file": "its points cannot be read back; remove the file",
 }
 
 
@@ -67,7 +72,8 @@ class Problem:
     """One thing :func:`fsck` found wrong.
 
     :ivar kind: ``database``, ``damaged row``, ``damaged chunk``, ``changed blob``,
-        ``missing blob``, ``orphaned blob`` or ``leftover temporary file``.
+        ``missing blob``, ``orphaned blob``, ``leftover temporary file`` or
+        ``unwritten metric batch``.
     :ivar where: the file, or the row (``table.column`` and its key).
     :ivar detail: what is wrong.
     :ivar repairable: whether ``repair=True`` fixes it; ``repaired``: whether it did.
@@ -115,7 +121,7 @@ class FsckReport:
             f"store       {self.store}",
             f"checked     database, {c.get('rows', 0)} rows, {c.get('chunks', 0)} metric chunks, "
             f"{c.get('blobs', 0)} blobs ({c.get('blob_bytes', 0):,} bytes), "
-            f"{c.get('temporary', 0)} temporary files",
+            f"{c.get('temporary', 0)} temporary files, {c.get('spills', 0)} spill files",
         ]
         if not self.problems:
             lines.append("no problems found")
@@ -136,7 +142,8 @@ def fsck(store: str | os.PathLike[str] | Store | None = None, *, repair: bool = 
     """Check a store's database, rows, blobs and temporary files; optionally repair what can be.
 
     :param store: store folder (default ``$LABLEDGER_STORE`` or ``./.labledger``).
-    :param repair: remove orphaned blobs and leftover temporary files.
+    :param repair: remove orphaned blobs and leftover temporary files; write spilled metric
+        batches into the store.
     :raises StoreError: there is no store there, or its database cannot be opened at all.
 
     >>> report = fsck("/tmp/ledger")          # doctest: +SKIP
@@ -153,6 +160,7 @@ def fsck(store: str | os.PathLike[str] | Store | None = None, *, repair: bool = 
     referenced = _referenced(conn, st)
     _check_blobs(st, referenced, report, repair)
     _check_temporary(st, report, repair)
+    _check_spills(st, report, repair)
     return report
 
 
@@ -329,3 +337,36 @@ def _unlink(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def _check_spills(st: Store, report: FsckReport, repair: bool) -> None:
+    """Spill files of runs whose process is gone; with ``repair``, their batches go into the store."""
+    from labledger.errors import RunFinishedError
+    from labledger.store.liveness import crashed_ids
+    from labledger.store.spill import import_spill, leftover_spills
+
+    conn = st.read_conn
+    runs = {r[0]: r[1] for r in _rows(conn, "SELECT id, status FROM runs")}
+    alive = {i for i, status in runs.items() if status == "running"} - set(crashed_ids(conn))
+    count = 0
+    for path, run_id, seq in leftover_spills(st.path, set(runs)):
+        count += 1
+        if run_id in alive:
+            continue  # its process is at work: it writes the batch itself once the store takes it
+        problem = Problem(
+            "unwritten metric batch", str(path), f"batch {seq} of run {run_id}, spilled while the store "
+            "refused writes", repairable=True,
+        )  # fmt: skip
+        report.problems.append(problem)
+        if not repair:
+            continue
+        try:
+            points = import_spill(st, path, run_id, seq)
+        except ValueError as e:
+            problem.kind, problem.detail, problem.repairable = "damaged spill file", str(e), False
+        except (RunFinishedError, StoreError) as e:
+            problem.detail += f"; not written: {e}"
+        else:
+            problem.repaired = True
+            problem.detail += f"; {points:,} points written"
+    report.checked["spills"] = count

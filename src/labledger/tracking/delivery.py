@@ -21,19 +21,18 @@ delivered to the plugins in order, one delivery at a time per run:
 
 from __future__ import annotations
 
-import os
-import struct
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labledger.errors import StoreBusyError
 from labledger.hooks import manager as plugins
 from labledger.records import MetricBatch, Series
+from labledger.store.spill import read_spill, spill_folders, write_spill
 
 if TYPE_CHECKING:
     from labledger.errors import StoreWriteError
@@ -45,7 +44,8 @@ RETRY_SECONDS = 1.0
 SPILL_POINTS = 1_000_000
 
 METRICS_HOOK = "labledger_metrics_logged"
-_U32 = struct.Struct("<I")
+#: How spill files left at exit get into a store (a local one: fsck works on those).
+_IMPORT_HINT = " (`labledger fsck --repair` writes them into the store once it takes writes)"
 
 
 class Event:
@@ -80,7 +80,7 @@ class Event:
                 for key, flat in self.raw.items():
                     series[key] = Series(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
             else:
-                series = _read_spill(self.spilled) if self.spilled else {}
+                series = read_spill(self.spilled) if self.spilled else {}
             # the points are dropped only once the batch holds them: a signal's exception landing
             # in between leaves them to be built again, never an empty batch in their place
             self.kwargs["batch"] = MetricBatch(run.id, self.seq, series)
@@ -217,8 +217,7 @@ class Outbox:
                 return
             if not event.in_memory():
                 continue
-            path = _write_spill(self.run, event)
-            if path is None:
+            if not self._spill(event):
                 if not self._spill_warned:
                     self._spill_warned = True
                     plugins.warn_once(
@@ -228,64 +227,37 @@ class Outbox:
                         "memory use grows until the store takes them",
                     )
                 return
-            event.spilled = path
-            event.raw = None
-            event.kwargs.pop("batch", None)
             in_memory -= event.points
 
+    def spill_all(self) -> None:
+        """Put every metric batch still held in memory into a spill file (the process is exiting)."""
+        for event in list(self.events):
+            if event.in_memory() and event.points and not self._spill(event):
+                return
 
-def _spill_folders(run: Run) -> list[Path]:
-    return [run.store.path / "spool", Path(tempfile.gettempdir()) / "labledger-spool"]
-
-
-def _write_spill(run: Run, event: Event) -> Path | None:
-    """Write a metric batch to a spill file; ``None`` when no folder takes it."""
-    from labledger.store.codec import encode_chunk
-
-    args = event.arguments(run)
-    parts = []
-    for key, s in args["batch"].series.items():
-        k = key.encode("utf-8")
-        chunk = encode_chunk(s.steps, s.epochs, s.timestamps, s.values)
-        parts += [_U32.pack(len(k)), k, _U32.pack(len(chunk)), chunk]
-    data = b"".join(parts)
-    for folder in _spill_folders(run):
-        path = folder / f"{run.id}-{event.seq}-{os.getpid()}.batch"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(data)
-        except OSError:
-            Path(path).unlink(missing_ok=True)
-            continue
-        return path
-    return None
-
-
-def _read_spill(path: Path) -> dict[str, Series]:
-    from labledger.store.codec import decode_chunk_lists
-
-    data = path.read_bytes()
-    series: dict[str, Series] = {}
-    pos = 0
-    while pos < len(data):
-        (n,) = _U32.unpack_from(data, pos)
-        key = data[pos + 4 : pos + 4 + n].decode("utf-8")
-        pos += 4 + n
-        (n,) = _U32.unpack_from(data, pos)
-        cols = decode_chunk_lists(data[pos + 4 : pos + 4 + n])
-        pos += 4 + n
-        series[key] = Series(cols["step"], cols["epoch"], cols["timestamp"], cols["value"])
-    return series
+    def _spill(self, event: Event) -> bool:
+        series = event.arguments(self.run)["batch"].series
+        path = write_spill(spill_folders(self.run.store.path), self.run.id, event.seq, series)
+        if path is None:
+            return False
+        event.spilled = path
+        event.raw = None
+        event.kwargs.pop("batch", None)
+        return True
 
 
 def report_unwritten(run: Run, outbox: Outbox) -> None:
     """Say on standard error what a store never took before the process exits."""
     if not outbox.events:
         return
+    with suppress(Exception):  # what the disk still takes survives the exit, for fsck --repair
+        outbox.spill_all()
     spilled = [str(e.spilled) for e in outbox.events if e.spilled is not None]
     where = (
-        f"; spill files kept: {', '.join(spilled[:3])}{' …' if len(spilled) > 3 else ''}" if spilled else ""
+        f"; the metric points are kept in spill files: {', '.join(spilled[:3])}"
+        f"{' …' if len(spilled) > 3 else ''}{_IMPORT_HINT if hasattr(run.store, 'db_path') else ''}"
+        if spilled
+        else ""
     )
     print(
         f"labledger: {len(outbox.events)} records ({outbox.pending_points():,} metric points) of run "
