@@ -134,7 +134,7 @@ def _artifacts(run: RunView, detail: dict[str, Any]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {**a, "preview": kind}
         path = by_name[a["name"]].path
         if kind == "table":
-            item["table"] = table_preview(path)
+            item["table"] = table_preview(path, a["name"])
         elif kind == "diff":
             item["diff"] = diff_lines(path)
         out.append(item)

@@ -67,15 +67,18 @@ def _parquet(path: Path) -> dict[str, Any]:
     return {"columns": columns, "rows": rows, "note": f"{pf.metadata.num_rows:,} rows in all"}
 
 
-def table_preview(path: Path) -> dict[str, Any]:
+def table_preview(path: Path, name: str | None = None) -> dict[str, Any]:
     """The first rows of a CSV/TSV/Parquet file: ``columns``, ``rows`` and a ``note``.
 
-    A file that cannot be read gives an empty preview whose ``note`` says why.
+    The format is told by ``name`` (the artifact's name; a stored blob's own path has no
+    extension), else by ``path``. A file that cannot be read gives an empty preview whose
+    ``note`` says why.
     """
+    suffix = Path(name or path.name).suffix.lower()
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+        if suffix in (".parquet", ".pq"):
             return _parquet(path)
-        return _csv(path, "\t" if path.suffix.lower() == ".tsv" else ",")
+        return _csv(path, "\t" if suffix == ".tsv" else ",")
     except Exception as e:  # a preview never breaks the page
         return {"columns": [], "rows": [], "note": f"cannot preview: {type(e).__name__}: {e}"}
 

@@ -13,6 +13,7 @@ from labledger.query.damage import DamagedValue
 from labledger.ui.encoding import iso
 from labledger.ui.listing import error_summary
 from labledger.ui.online_section import online_section
+from labledger.ui.prediction_section import prediction_section
 
 if TYPE_CHECKING:
     from labledger.query.run_view import RunView
@@ -90,7 +91,9 @@ def _lineage(run: RunView) -> dict[str, Any]:
 
 def run_detail(run: RunView) -> dict[str, Any]:
     """Overview, params, tags, metric summaries, folds, artifacts, lineage and completeness of a run,
-    and for an online run its report (``online``, see :func:`~labledger.ui.online_section.online_section`).
+    for an online run its report (``online``, see :func:`~labledger.ui.online_section.online_section`),
+    and for a run that logged predictions their error analysis (``predictions``, see
+    :func:`~labledger.ui.prediction_section.prediction_section`).
 
     Damaged values read as ``"<damaged: ...>"`` text and the fields are listed under ``damaged``.
     """
@@ -107,5 +110,8 @@ def run_detail(run: RunView) -> dict[str, Any]:
     }
     if run.kind == "online":
         data["online"] = online_section(run)
+    predictions = prediction_section(run)
+    if predictions is not None:
+        data["predictions"] = predictions
     data["damaged"] = dict(run.damaged)
     return data
