@@ -114,3 +114,24 @@ def test_many_predictions_with_ten_classes_log_and_read_back():
     p = ll.get_predictions(run.id)
     assert p.rows == n and p.proba is not None and p.proba.shape == (n, 10)
     assert (p.features["region"].to_numpy() == features["region"].to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "task"),
+    [
+        (np.arange(200) % 100, (np.arange(200) + 1) % 100, "classification"),  # 100 integer classes
+        (np.arange(200) % 100 * 1.0, (np.arange(200) + 1) % 100 * 1.0, "regression"),  # whole floats, many
+        (np.arange(20) % 4 * 1.0, np.arange(20) % 4 * 1.0, "classification"),  # whole floats, few
+        (np.linspace(0, 1, 20), np.linspace(0, 1, 20) + 0.1, "regression"),
+        (np.array(["a", "b"] * 10), np.array(["a"] * 20), "classification"),
+    ],
+)
+def test_the_stored_task_and_every_analysis_follow_one_rule(run, y_true, y_pred, task):
+    """The task a table records is the one ll.errors guesses from the same arrays."""
+    from labledger.analysis.slices import overall_summary
+
+    run.log_predictions(y_true, y_pred)
+    stored = ll.get_predictions(run.id)
+    assert stored.task == task
+    assert overall_summary(y_true, y_pred)["task"] == task
+    assert ll.errors(run.id).attrs["metric"] == ("accuracy" if task == "classification" else "rmse")

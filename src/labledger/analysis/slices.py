@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labledger.analysis.task_rule import infer_task
 from labledger.errors import InvalidValueError
 
 __all__ = ["bin_columns", "example_losses", "hardest_examples", "overall_summary", "slice_metrics"]
 
-TASKS = ("classification", "regression")
 #: metric → (task it applies to, whether higher is better)
 METRICS = {"accuracy": ("classification", True), "error_rate": ("classification", False)}
 METRICS |= {"log_loss": ("classification", False), "f1_macro": ("classification", True)}
@@ -32,7 +32,6 @@ METRICS |= dict.fromkeys(("rmse", "mae", "mse"), ("regression", False))
 PROPORTIONS = frozenset({"accuracy", "error_rate"})
 MISSING = "missing"  #: the label of a missing feature value
 DEFAULT_BOOT = 1000  #: bootstrap resamples for a metric that is not a proportion (``n_boot=0``)
-MAX_CLASSES = 50  #: integer predictions with at most this many distinct values are class labels
 _QUANTILES = {"min": 0.0, "5%": 0.05, "25%": 0.25, "50%": 0.5, "75%": 0.75, "95%": 0.95, "max": 1.0}
 
 
@@ -42,7 +41,7 @@ def example_losses(
     """Each example's loss, and whether it is predicted right.
 
     ``task`` is guessed unless given: classification when ``proba`` is given or the predictions
-    are labels (bool, text, or integral numbers with ≤ :data:`MAX_CLASSES` distinct values).
+    are labels (see :func:`~labledger.analysis.task_rule.infer_task`).
     The loss is the 0/1 loss; with ``proba`` (columns in the order of ``classes``, the model's
     ``classes_``, by default a DataFrame's columns, the sorted labels or ``0..k−1``) the log
     loss of the true class, clipped as ``sklearn.metrics.log_loss``; regression: squared error.
@@ -56,7 +55,7 @@ def example_losses(
     [0.25, 2.25]
     """
     yt, yp = _vectors(y_true, y_pred)
-    task = infer_task(yp, proba, task)
+    task = infer_task(yp, proba, task, yt)
     if task == "regression":
         truth, predicted = _floats(yt, yp)
         residual = truth - predicted
@@ -118,7 +117,7 @@ def slice_metrics(
     [['(2, 4]', 1.4142135623730951], ['[1, 2]', 0.0]]
     """
     yt, yp = _vectors(y_true, y_pred)
-    task = infer_task(yp, proba, task)
+    task = infer_task(yp, proba, task, yt)
     by, metric = check_features(features, len(yt), by), _check_metric(metric, task, proba, alpha, n_boot)
     values = _metric_inputs(metric, yt, yp, proba, classes)
     group, keys = group_codes(bin_columns(features[by], bins))
@@ -154,7 +153,7 @@ def overall_summary(
     (0.667, 1)
     """
     yt, yp = _vectors(y_true, y_pred)
-    task = infer_task(yp, proba, task)
+    task = infer_task(yp, proba, task, yt)
     n = len(yt)
     if task == "regression":
         truth, predicted = _floats(yt, yp)
@@ -200,19 +199,6 @@ def hardest_examples(
     loss = example_losses(yt, yp, proba, task)["loss"]
     top = np.argsort(-loss, kind="stable")[:k]
     return pd.DataFrame({"id": ids[top], "y_true": yt[top], "y_pred": yp[top], "loss": loss[top]})
-
-
-def infer_task(y_pred: np.ndarray, proba: Any, task: str | None) -> str:
-    """``task`` checked, or guessed from the predictions (see :func:`example_losses`)."""
-    if task is not None and task not in TASKS:
-        raise InvalidValueError("task", task, "expected 'classification' or 'regression'")
-    if task is not None:
-        return task
-    kind = y_pred.dtype.kind
-    if proba is not None or kind in "bOUSV":
-        return "classification"
-    labels = kind in "iu" or (kind == "f" and bool(np.all(y_pred == np.round(y_pred))))
-    return "classification" if labels and len(pd.unique(y_pred)) <= MAX_CLASSES else "regression"
 
 
 def encode_labels(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

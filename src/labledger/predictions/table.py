@@ -61,15 +61,11 @@ def _array(name: str, values: Any, rows: int | None) -> np.ndarray:
 
 
 def infer_task(y_true: np.ndarray, y_pred: np.ndarray, proba: Any) -> str:
-    """``classification`` with probabilities, labels or few whole values; else ``regression``."""
-    import numpy as np
+    """``classification`` or ``regression``, by the rule every analysis uses
+    (:func:`labledger.analysis.task_rule.infer_task`)."""
+    from labledger.analysis.task_rule import infer_task as rule
 
-    if proba is not None or y_true.dtype.kind in "bUSO" or y_pred.dtype.kind in "bUSO":
-        return "classification"
-    if y_true.dtype.kind in "iu" and y_pred.dtype.kind in "iu":
-        return "classification"
-    whole = np.array_equal(y_true, np.round(y_true)) and np.array_equal(y_pred, np.round(y_pred))
-    return "classification" if whole and len(np.unique(y_true)) <= 50 else "regression"
+    return rule(y_pred, proba, None, y_true)
 
 
 def _classes(y_true: np.ndarray, y_pred: np.ndarray, width: int, given: Sequence[Any] | None) -> list[Any]:
