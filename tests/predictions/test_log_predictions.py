@@ -135,3 +135,11 @@ def test_the_stored_task_and_every_analysis_follow_one_rule(run, y_true, y_pred,
     assert stored.task == task
     assert overall_summary(y_true, y_pred)["task"] == task
     assert ll.errors(run.id).attrs["metric"] == ("accuracy" if task == "classification" else "rmse")
+
+
+def test_probabilities_whose_rows_do_not_sum_to_one_are_refused(run):
+    with pytest.raises(InvalidValueError, match="summing to 1") as e:
+        run.log_predictions([1, 0, 1], [1, 0, 1], proba=np.ones((3, 2)))
+    assert e.value.key == "proba"
+    run.log_predictions([1, 0, 1], [1, 0, 1], proba=np.float16([[0.3, 0.7], [0.8, 0.2], [0.1, 0.9]]))
+    assert ll.get_predictions(run.id).proba.shape == (3, 2)

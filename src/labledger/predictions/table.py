@@ -131,6 +131,10 @@ def build_table(
             raise InvalidValueError("proba", p.shape, expected)
         if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
             raise InvalidValueError("proba", "out of [0, 1]", "probabilities in [0, 1]")
+        sums = p.sum(axis=1)
+        if (np.abs(sums - 1) > 0.01).any():  # scores or a one-vs-rest model's unnormalised columns
+            found = f"rows summing to {sums.min():.3g}..{sums.max():.3g}"
+            raise InvalidValueError("proba", found, "each row's class probabilities summing to 1")
         labels = _classes(truth, pred, p.shape[1], classes)
         by_class = np.ascontiguousarray(p.T)  # one copy; each class's column is then a contiguous row
         for j, label in enumerate(labels):
