@@ -86,10 +86,7 @@ def _warn_once(run: Run, e: StoreError) -> None:
         "before stays readable. Free space or fix the permissions (further write errors for "
         "this store are not reported again)."
     )
-    try:
-        warnings.warn(message, StoreWriteWarning, stacklevel=2)
-    except Warning:  # warnings turned into errors: never let that reach training
-        print(f"labledger: {message}", file=sys.stderr)
+    _warn(message, StoreWriteWarning)
 
 
 def _warn_ended(run: Run, e: RunFinishedError) -> None:
@@ -102,8 +99,12 @@ def _warn_ended(run: Run, e: RunFinishedError) -> None:
         f"{e} The store {run.store.location} holds it as ended (by another process, or by hand) "
         "while this process still logs to it: nothing more it logs is stored (reported once per run)."
     )
+    _warn(message, RunEndedElsewhereWarning)
+
+
+def _warn(message: str, category: type[Warning]) -> None:
     try:
-        warnings.warn(message, RunEndedElsewhereWarning, stacklevel=2)
+        warnings.warn(message, category, stacklevel=3)
     except Warning:  # warnings turned into errors: never let that reach training
         print(f"labledger: {message}", file=sys.stderr)
 
