@@ -184,3 +184,47 @@ def test_no_store_is_a_clear_error(tmp_path):
     done = _cli("--store", str(tmp_path / "nothing"))
     assert done.returncode == 1 and "no labledger store" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def test_spill_files_of_a_gone_process_are_imported_and_damaged_ones_reported(tmp_path, run_script):
+    """A spill file is written in full or not under its name; fsck --repair imports the good ones in
+    batch order and reports a damaged one without touching the store."""
+    import labledger as ll
+    from labledger.records import Series
+    from labledger.store.spill import spill_folders, write_spill
+
+    done = run_script(
+        """
+        import os
+        import labledger as ll
+        run = ll.start_run("spills")
+        run.log_metric("loss", 0.0, step=0)
+        run.flush()
+        print(run.id, flush=True)
+        os._exit(0)  # gone without ending the run
+        """
+    )
+    run_id = done.stdout.split()[0]
+    store = Path(os.environ["LABLEDGER_STORE"])
+    folders = spill_folders(store)
+    for seq, steps in ((3, [3, 4]), (2, [1, 2])):  # written out of order
+        batch = {
+            "loss": Series(steps, [None] * len(steps), [float(s) for s in steps], [s / 10 for s in steps])
+        }
+        assert write_spill(folders, run_id, seq, batch) is not None
+    (folders[0] / f"{run_id}-9-1.batch").write_bytes(b"\x05\x00\x00\x00loss\xff\xff")
+    assert not list(folders[0].glob("*.part"))
+
+    report = fsck(store, repair=True)
+    kinds = sorted((p.kind, p.repaired) for p in report.problems)
+    assert kinds == [
+        ("damaged spill file", False),
+        ("unwritten metric batch", True),
+        ("unwritten metric batch", True),
+    ]
+    assert not report.ok and report.checked["spills"] == 3
+    view = ll.get_run(run_id)
+    assert view.status == "crashed"
+    assert view.metric("loss")["step"].tolist() == [0, 1, 2, 3, 4]
+    assert view.summary["loss"]["last"] == 0.4 and view.summary["loss"]["count"] == 5
+    assert [p.name for p in folders[0].iterdir()] == [f"{run_id}-9-1.batch"]

@@ -72,8 +72,8 @@ class Problem:
     """One thing :func:`fsck` found wrong.
 
     :ivar kind: ``database``, ``damaged row``, ``damaged chunk``, ``changed blob``,
-        ``missing blob``, ``orphaned blob``, ``leftover temporary file`` or
-        ``unwritten metric batch``.
+        ``missing blob``, ``orphaned blob``, ``leftover temporary file``,
+        ``unwritten metric batch`` or ``damaged spill file``.
     :ivar where: the file, or the row (``table.column`` and its key).
     :ivar detail: what is wrong.
     :ivar repairable: whether ``repair=True`` fixes it; ``repaired``: whether it did.
@@ -353,10 +353,8 @@ def _check_spills(st: Store, report: FsckReport, repair: bool) -> None:
         count += 1
         if run_id in alive:
             continue  # its process is at work: it writes the batch itself once the store takes it
-        problem = Problem(
-            "unwritten metric batch", str(path), f"batch {seq} of run {run_id}, spilled while the store "
-            "refused writes", repairable=True,
-        )  # fmt: skip
+        detail = f"batch {seq} of run {run_id}, spilled while the store refused writes"
+        problem = Problem("unwritten metric batch", str(path), detail, repairable=True)
         report.problems.append(problem)
         if not repair:
             continue

@@ -55,12 +55,14 @@ def write_spill(folders: list[Path], run_id: str, seq: int, series: dict[str, Se
     data = b"".join(parts)
     for folder in folders:
         path = folder / f"{run_id}-{seq}-{os.getpid()}.batch"
+        part = path.with_name(path.name + ".part")  # a file cut short never takes a spill file's name
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as f:
+            with open(part, "wb") as f:
                 f.write(data)
+            os.replace(part, path)
         except OSError:
-            Path(path).unlink(missing_ok=True)
+            part.unlink(missing_ok=True)
             continue
         return path
     return None
