@@ -1,7 +1,8 @@
 """The ASGI app: :func:`create_app` serves a store read-only: HTML pages and a JSON API (Starlette).
 
-Pages (see :mod:`labledger.ui.pages`): ``/``, ``/experiments/{name}``, ``/runs/{run_id}``,
-``/compare``; static files under ``/static``. API routes (GET only; anything else answers 405):
+Pages (see :mod:`labledger.ui.pages`): ``/``, ``/experiments/{name}``,
+``/experiments/{name}/journal``, ``/runs/{run_id}``, ``/compare``; static files under
+``/static``. API routes (GET only; anything else answers 405):
 
 - ``/api/health``: status and labledger's version
 - ``/api/experiments``: experiments with run counts by status
@@ -41,7 +42,7 @@ from labledger.ui.encoding import ApiResponse, error_response
 from labledger.ui.listing import experiments_list
 from labledger.ui.listing import runs_page as api_runs_page
 from labledger.ui.metrics import metric_history
-from labledger.ui.pages import compare_page, experiments_page, run_page, runs_page
+from labledger.ui.pages import compare_page, experiments_page, journal_page, run_page, runs_page
 from labledger.ui.previews import INLINE_TYPES
 from labledger.ui.run_detail import run_detail
 from labledger.ui.security import SecurityHeaders
@@ -205,6 +206,7 @@ def create_app(store: str | os.PathLike[str] | None = None, *, debug: bool = Fal
         Route("/api/runs/{run_id}/artifacts/{name:path}", download_artifact, methods=["GET"]),
         Route("/api/compare", compare_runs, methods=["GET"]),
         Route("/", experiments_page, methods=["GET"]),
+        Route("/experiments/{name:path}/journal", journal_page, methods=["GET"]),
         Route("/experiments/{name:path}", runs_page, methods=["GET"]),
         Route("/runs/{run_id}", run_page, methods=["GET"]),
         Route("/compare", compare_page, methods=["GET"]),

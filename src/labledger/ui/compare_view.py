@@ -1,5 +1,6 @@
-"""The compare page's data: runs side by side with the verdicts of ``labledger compare``, and
-the experiment's runs as points for the parallel-coordinates and scatter charts.
+"""The compare page's data: runs side by side with the verdicts of ``labledger compare``, the
+paired tests on the examples the runs' stored predictions share, and the experiment's runs as
+points for the parallel-coordinates and scatter charts.
 
 >>> from labledger.store import open_store
 >>> data = compare_data(open_store("/tmp/ledger", create=False), ["digits/a", "digits/b"])  # doctest: +SKIP
@@ -10,8 +11,11 @@ the experiment's runs as points for the parallel-coordinates and scatter charts.
 from __future__ import annotations
 
 import json
+import re
+from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
+from labledger.errors import LabledgerError
 from labledger.query.runs import get_run, run_rows
 from labledger.ui.runs_table import hyperparameters_first
 
@@ -19,11 +23,17 @@ if TYPE_CHECKING:
     from labledger.query.run_view import RunView
     from labledger.store.backend import Backend
 
-__all__ = ["compare_data", "experiment_points"]
+__all__ = ["compare_data", "experiment_points", "paired_on_examples"]
 
 #: Runs of the experiment drawn in the parallel-coordinates and scatter charts, at most.
 MAX_POINTS = 2000
 MAX_DIMENSIONS = 8
+#: What the paired section says when the stored predictions cannot be read.
+PAIRED_MISSING = "The paired tests read stored Parquet tables: pip install 'labledger[parquet]' (pyarrow)."
+
+_PAIR_SIDE = re.compile(r"\b[AB]\b")  # a paired test's own wording: A is a pair's first run, B its second
+_MISMATCH_SIDE = re.compile(r"\b(repeated in|only in) ([AB])\b")
+_NOT_TESTED = "no paired test — "
 
 
 def _same(values: list[Any]) -> bool:
@@ -81,11 +91,66 @@ def experiment_points(st: Backend, experiment: str, highlight: list[str]) -> dic
     return {"params": varying, "metrics": list(metric_keys), "runs": runs, "truncated": truncated}
 
 
+def _has_predictions(view: RunView) -> bool:
+    return any(a.kind == "predictions" for a in view.artifacts)
+
+
+def _pair(line: str, views: list[RunView], labels: list[str]) -> dict[str, Any] | None:
+    """One line of :func:`~labledger.predictions.analysis.paired_verdicts`, its A and B named
+    by the page's labels (the same as the line when the pair is the page's A and B)."""
+    found = [
+        (i, j)
+        for (i, a), (j, b) in combinations(enumerate(views), 2)
+        if line.startswith(f"{a.id} vs {b.id}: ")
+    ]
+    if not found:
+        return None
+    i, j = found[0]
+    text = line[len(f"{views[i].id} vs {views[j].id}: ") :]
+    names = {"A": labels[i], "B": labels[j]}
+    tested = not text.startswith(_NOT_TESTED)
+    if tested:
+        verdict = _PAIR_SIDE.sub(lambda m: names[m.group()], text)
+    else:  # the refusal names the examples, which may be any text: rename only its sides
+        verdict = _MISMATCH_SIDE.sub(lambda m: f"{m.group(1)} {names[m.group(2)]}", text)
+    side = [{"label": labels[k], "id": views[k].id, "name": views[k].name} for k in (i, j)]
+    return {"a": side[0], "b": side[1], "tested": tested, "verdict": verdict, "line": line}
+
+
+def paired_on_examples(
+    st: Backend, views: list[RunView], labels: list[str], split: str = "test"
+) -> dict[str, Any]:
+    """The paired tests of ``labledger compare`` on the examples the runs' stored predictions
+    share (:func:`~labledger.predictions.analysis.paired_verdicts`: McNemar's test, or a paired
+    loss test for regression), one entry per pair of runs with predictions.
+
+    ``{"pairs": [{"a", "b", "tested", "verdict", "line"}], "problem"}``: ``a`` and ``b`` are
+    ``{"label", "id", "name"}``; ``line`` is the library's line, ``verdict`` its text with A
+    and B written as the page's labels; ``tested`` is false for runs scored on other examples.
+
+    >>> paired_on_examples(store, views, ["A", "B"])["pairs"][0]["verdict"]  # doctest: +SKIP
+    "B fixes 3 examples A gets wrong and breaks 9 A gets right (net -6 of 171); McNemar's ..."
+    """
+    from labledger.predictions.analysis import paired_verdicts
+
+    if sum(map(_has_predictions, views)) < 2:
+        return {"pairs": [], "problem": None}
+    try:
+        lines = paired_verdicts([v.id for v in views], split=split, store=st)
+    except ImportError:
+        return {"pairs": [], "problem": PAIRED_MISSING}
+    except LabledgerError as e:  # e.g. a classification run beside a regression run
+        return {"pairs": [], "problem": f"No paired test on the stored predictions: {e}"}
+    pairs = [_pair(line, views, labels) for line in lines]
+    return {"pairs": [p for p in pairs if p is not None], "problem": None}
+
+
 def compare_data(
     st: Backend, refs: list[str], metric: str | None = None, split: str = "test"
 ) -> dict[str, Any]:
     """Runs (ids, prefixes or ``experiment/name``), their params and metrics tables, and the
-    paired tests of :func:`labledger.compare` with their verdicts and comparability issues.
+    paired tests of :func:`labledger.compare` with their verdicts and comparability issues, and
+    ``paired_on_examples`` (see :func:`paired_on_examples`).
 
     :raises RunNotFoundError: a reference names no run.
     :raises ValueError: fewer than two runs.
@@ -118,4 +183,5 @@ def compare_data(
         "issues": issues,
         "comparable": comparison.comparable,
         "split": split,
+        "paired_on_examples": paired_on_examples(st, views, comparison.labels, split),
     }

@@ -19,10 +19,11 @@ from urllib.parse import urlencode
 
 from starlette.responses import HTMLResponse
 
-from labledger.errors import LabledgerError
+from labledger.errors import LabledgerError, RunNotFoundError
 from labledger.query.filters import FilterSyntaxError
 from labledger.query.runs import get_run
 from labledger.ui.compare_view import compare_data, experiment_points
+from labledger.ui.journal_page import journal_data
 from labledger.ui.listing import every_run, experiments_list, headlines
 from labledger.ui.previews import diff_lines, preview_kind, table_preview
 from labledger.ui.run_detail import run_detail
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from labledger.query.run_view import RunView
     from labledger.store.backend import Backend
 
-__all__ = ["compare_page", "experiments_page", "run_page", "runs_page"]
+__all__ = ["compare_page", "experiments_page", "journal_page", "run_page", "runs_page"]
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -69,8 +70,11 @@ def _int(text: str | None, default: int, low: int, high: int) -> int:
 
 
 def runs_page(request: Request) -> HTMLResponse:
+    return _runs_page(request, request.path_params["name"])
+
+
+def _runs_page(request: Request, experiment: str) -> HTMLResponse:
     st = _store(request)
-    experiment = request.path_params["name"]
     q = request.query_params
     state: dict[str, Any] = {
         "filter": q.get("filter", "").strip(),
@@ -124,6 +128,20 @@ def runs_page(request: Request) -> HTMLResponse:
         link=link,
         page_sizes=PAGE_SIZES,
     )
+
+
+def journal_page(request: Request) -> HTMLResponse:
+    st = _store(request)
+    experiment = request.path_params["name"]
+    q = request.query_params
+    try:
+        data = journal_data(st, experiment, q.get("metric") or None, q.get("split") or "test")
+    except RunNotFoundError:
+        named = f"{experiment}/journal"  # an experiment whose own name ends in /journal: its runs
+        if named in {e["name"] for e in experiments_list(st)}:
+            return _runs_page(request, named)
+        return _page("missing.html", 404, what=f"experiment {experiment!r}", hint="See all experiments.")
+    return _page("journal.html", journal=data)
 
 
 def _artifacts(run: RunView, detail: dict[str, Any]) -> list[dict[str, Any]]:
