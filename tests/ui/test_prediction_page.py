@@ -283,3 +283,20 @@ def test_the_predictions_artifact_previews_as_a_parquet_table(client: TestClient
     assert "y_true" in artifacts and "region" in artifacts, artifacts[:2000]
     assert f"{len(d['y']):,} rows in all" in artifacts
     assert "PAR1" not in artifacts  # not the file's bytes read as CSV
+
+
+def test_a_brief_run_read_leaves_the_analysis_out_and_reads_no_table(
+    client: TestClient, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live run's page polls its run every second with ?brief=1: no table is read for it."""
+    import pyarrow.parquet as pq
+
+    run_id, _ = digits_run(store_path)
+    reads: list[Any] = []
+    real = pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda *a, **k: reads.append(a) or real(*a, **k))
+    brief = client.get(f"/api/runs/{run_id}", params={"brief": "1"}).json()
+    assert (
+        "predictions" not in brief and brief["metrics"] == client.get(f"/api/runs/{run_id}").json()["metrics"]
+    )
+    assert len(reads) == 1  # the full read only

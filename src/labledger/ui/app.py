@@ -8,7 +8,8 @@ Pages (see :mod:`labledger.ui.pages`): ``/``, ``/experiments/{name}``,
 - ``/api/experiments``: experiments with run counts by status
 - ``/api/runs``: a page of runs (``experiment``, ``filter``, ``sort``, ``limit``, ``offset``,
   ``columns``, ``children``)
-- ``/api/runs/{run_id}`` or ``/api/runs/{experiment}/{name}``: one run
+- ``/api/runs/{run_id}`` or ``/api/runs/{experiment}/{name}``: one run (``?brief=1``: without
+  the online report and the error analysis)
 - ``/api/runs/{run_id}/metrics/{key}``: a metric's history (downsampled past ``max_points``)
 - ``/api/runs/{run_id}/artifacts/{name}``: an artifact's bytes (``?inline=1``: shown in the
   page rather than downloaded, for images)
@@ -109,10 +110,12 @@ def list_runs(request: Request) -> Response:
 
 
 def show_run(request: Request) -> Response:
-    """One run by id or unique id prefix; ``/api/runs/{experiment}/{name}`` also names one."""
+    """One run by id or unique id prefix; ``/api/runs/{experiment}/{name}`` also names one.
+    ``?brief=1`` leaves out the online report and the error analysis (a live page's poll)."""
     p = request.path_params
     ref = f"{p['experiment']}/{p['name']}" if "experiment" in p else p["run_id"]
-    return ApiResponse(run_detail(get_run(ref, _store(request))))
+    brief = request.query_params.get("brief") in ("1", "true")
+    return ApiResponse(run_detail(get_run(ref, _store(request)), analyses=not brief))
 
 
 def show_metric(request: Request) -> Response:

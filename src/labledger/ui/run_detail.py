@@ -89,11 +89,12 @@ def _lineage(run: RunView) -> dict[str, Any]:
     }
 
 
-def run_detail(run: RunView) -> dict[str, Any]:
+def run_detail(run: RunView, *, analyses: bool = True) -> dict[str, Any]:
     """Overview, params, tags, metric summaries, folds, artifacts, lineage and completeness of a run,
     for an online run its report (``online``, see :func:`~labledger.ui.online_section.online_section`),
     and for a run that logged predictions their error analysis (``predictions``, see
-    :func:`~labledger.ui.prediction_section.prediction_section`).
+    :func:`~labledger.ui.prediction_section.prediction_section`). ``analyses=False`` leaves those
+    two out (a live page's poll every second needs neither).
 
     Damaged values read as ``"<damaged: ...>"`` text and the fields are listed under ``damaged``.
     """
@@ -108,9 +109,9 @@ def run_detail(run: RunView) -> dict[str, Any]:
         "lineage": _lineage(run),
         "completeness": run.completeness.to_dict(),
     }
-    if run.kind == "online":
+    if analyses and run.kind == "online":
         data["online"] = online_section(run)
-    predictions = prediction_section(run)
+    predictions = prediction_section(run) if analyses else None
     if predictions is not None:
         data["predictions"] = predictions
     data["damaged"] = dict(run.damaged)

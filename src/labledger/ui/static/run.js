@@ -80,7 +80,7 @@
 
   async function poll() {
     try {
-      const run = await LL.fetchJSON(`/api/runs/${encodeURIComponent(runId)}`);
+      const run = await LL.fetchJSON(`/api/runs/${encodeURIComponent(runId)}?brief=1`);  // no analyses: polled every second
       keys = Object.keys(run.metrics);
       const changed = keys.filter((k) => !histories.has(k) || histories.get(k).points !== run.metrics[k].count);
       if (changed.length) {
