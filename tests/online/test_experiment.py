@@ -214,6 +214,14 @@ def test_ingest_names_the_missing_column_and_the_unknown_variant():
             exp.ingest(events, unit="user", variant="arm", metrics=["revenue"])
         with pytest.raises(InvalidValueError, match="other"):
             exp.ingest(events, unit="user", variant="arm", metrics=["clicked"])
+        events["arm"] = "control"
+        events["ts"] = ["2026-11-01T23:30:00-02:00", None]  # a missing time is not dropped silently
+        with pytest.raises(InvalidValueError, match="missing timestamps") as e:
+            exp.ingest(events, unit="user", variant="arm", metrics=["clicked"], timestamp="ts")
+        assert e.value.value == "ts"
+        events["ts"] = ["2026-11-01T23:30:00-02:00", "2026-11-01T23:30:00+00:00"]
+        exp.ingest(events, unit="user", variant="arm", metrics=["clicked"], timestamp="ts")
+    assert read_online(ll.get_run(exp.id)).periods == ["2026-11-01", "2026-11-02"]  # days in UTC
 
 
 def test_the_reports_bandit_regret_is_the_simulations_own():

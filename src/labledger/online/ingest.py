@@ -94,7 +94,8 @@ def aggregate_events(
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise InvalidValueError("events", missing, f"missing column(s); the events have {list(df.columns)}")
-    unknown = sorted(set(df[variant].astype(str)) - set(variants))
+    names = df[variant].astype(str)
+    unknown = sorted(set(names.unique()) - set(variants))
     if unknown:
         raise InvalidValueError(
             "events", unknown[:5], f"unknown variant(s) in {variant!r}; expected {list(variants)}"
@@ -111,7 +112,7 @@ def aggregate_events(
     bad = {m: k for m, k in kinds.items() if k not in ("proportion", "mean")}
     if bad:
         raise InvalidValueError("metrics", bad, "each metric is 'proportion' or 'mean'")
-    work = pd.DataFrame({"unit": df[unit], "variant": df[variant].astype(str)})
+    work = pd.DataFrame({"unit": df[unit], "variant": names})
     if timestamp:
         ts = df[timestamp]
         when = (
@@ -119,7 +120,10 @@ def aggregate_events(
             if pd.api.types.is_numeric_dtype(ts)
             else pd.to_datetime(ts, utc=True)
         )
-        work["period"] = when.dt.strftime("%Y-%m-%d")
+        codes, days = pd.factorize(when.dt.floor("D"))  # each day formatted once
+        if (codes < 0).any():
+            raise InvalidValueError("events", timestamp, "has missing timestamps; fill or drop them first")
+        work["period"] = np.asarray(days.strftime("%Y-%m-%d"), dtype=object)[codes]
         work["_t"] = when
     else:
         work["period"] = ""
