@@ -92,7 +92,7 @@ def test_the_journal_command_prints_and_writes_markdown(tmp_path):
     written = runner.invoke(main, ["journal", "cancer", "--markdown", str(tmp_path / "review.md")])
     assert written.exit_code == 0 and (tmp_path / "review.md").read_text().startswith("# cancer:")
     missing = runner.invoke(main, ["journal", "no-such-experiment"])
-    assert missing.exit_code == 1 and "no run matches" in missing.output
+    assert missing.exit_code == 1 and "experiment 'no-such-experiment' has no runs" in missing.output
 
 
 def test_follows_must_name_an_existing_run():

@@ -178,9 +178,9 @@ def journal(
     rows = run_rows(experiment, store=store, include_children=False, order_by="start_time")
     runs = [get_run(r["id"], store) for r in rows]
     if not runs:
-        from labledger.errors import RunNotFoundError
+        from labledger.errors import ExperimentNotFoundError
 
-        raise RunNotFoundError(experiment)
+        raise ExperimentNotFoundError(experiment)
     metric = metric or _metric(runs, split)
     by_id = {r.id: r for r in runs}
     children: dict[str | None, list[RunView]] = {}
