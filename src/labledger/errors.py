@@ -17,7 +17,6 @@ __all__ = [
     "ArtifactCorruptError",
     "ArtifactSourceError",
     "ArtifactWriteError",
-    "ExperimentNotFoundError",
     "FoldsConflictError",
     "InvalidExperimentNameError",
     "InvalidKeyError",
@@ -103,18 +102,6 @@ class RunNotFoundError(LabledgerError, LookupError):
                 "(`labledger runs` lists them)."
             )
         super().__init__(msg)
-
-
-class ExperimentNotFoundError(RunNotFoundError):
-    """An experiment has no runs (or no experiment has that name)."""
-
-    def __init__(self, experiment: str) -> None:
-        self.experiment = experiment
-        self.ref = experiment
-        self.candidates = []
-        LabledgerError.__init__(
-            self, f"experiment {experiment!r} has no runs (`labledger experiments` lists the experiments)."
-        )
 
 
 class InvalidKeyError(LabledgerError, ValueError):

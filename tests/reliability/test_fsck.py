@@ -213,18 +213,22 @@ def test_spill_files_of_a_gone_process_are_imported_and_damaged_ones_reported(tm
         }
         assert write_spill(folders, run_id, seq, batch) is not None
     (folders[0] / f"{run_id}-9-1.batch").write_bytes(b"\x05\x00\x00\x00loss\xff\xff")
+    from labledger.store.spill import write_call_spill
+
+    write_call_spill(folders, run_id, 2, "end_run", (run_id, "killed", 2.0, "stopped"))  # written last
+    write_call_spill(folders, run_id, 1, "insert_params", (run_id, {"C": 1.0}))
+    write_call_spill(folders, run_id, 3, "reap_crashed", ())  # not a record's write: refused
     assert not list(folders[0].glob("*.part"))
 
     report = fsck(store, repair=True)
     kinds = sorted((p.kind, p.repaired) for p in report.problems)
-    assert kinds == [
-        ("damaged spill file", False),
-        ("unwritten metric batch", True),
-        ("unwritten metric batch", True),
-    ]
-    assert not report.ok and report.checked["spills"] == 3
+    assert kinds == [("damaged spill file", False)] * 2 + [("unwritten record", True)] * 4
+    assert not report.ok and report.checked["spills"] == 6
     view = ll.get_run(run_id)
-    assert view.status == "crashed"
+    assert view.status == "killed", "the spilled end is written after the run's other records"
+    assert view.params == {"C": 1.0}
     assert view.metric("loss")["step"].tolist() == [0, 1, 2, 3, 4]
     assert view.summary["loss"]["last"] == 0.4 and view.summary["loss"]["count"] == 5
-    assert [p.name for p in folders[0].iterdir()] == [f"{run_id}-9-1.batch"]
+    assert sorted(p.name for p in folders[0].iterdir()) == sorted(
+        [f"{run_id}-9-1.batch", f"{run_id}-t3-{os.getpid()}.call"]
+    )

@@ -196,6 +196,11 @@ for i in range(1000, 31000):
     run.log_metric("loss", float(i), step=i)
     if i % 500 == 0:
         time.sleep(0.06)  # batches of about 500 points: each spill file fits under the limit
+    if i == 5000:
+        run.log_params({"lr": 0.1, "opt": {"name": "adam"}})
+        run.log_folds("acc", [0.9, 0.8, float("nan")])
+        run.set_tags({"stage": "outage"})
+        run.note("logged while the disk was full")
 print(run.id, flush=True)
 # the process exits while the store still refuses writes: the run is never ended in the store
 """
@@ -203,8 +208,9 @@ print(run.id, flush=True)
 
 @pytest.mark.timeout(120)
 def test_metric_points_a_process_could_not_write_before_exit_are_imported_by_fsck_repair(tmp_path):
-    """Exiting during an outage keeps every logged metric point in spill files, which
-    ``fsck --repair`` writes into the store once it takes writes: nothing acknowledged is lost."""
+    """Exiting during an outage keeps every logged record in spill files — metric points, params,
+    folds, tags, notes and the run's end — which ``fsck --repair`` writes into the store once it
+    takes writes: nothing acknowledged is lost."""
     from labledger.store.fsck import fsck
 
     store = tmp_path / "store"
@@ -220,7 +226,7 @@ def test_metric_points_a_process_could_not_write_before_exit_are_imported_by_fsc
     assert before.status == "crashed" and before.summary["loss"]["count"] == 1000
 
     found = fsck(store)
-    spills = [p for p in found.problems if p.kind == "unwritten metric batch"]
+    spills = [p for p in found.problems if p.kind == "unwritten record"]
     assert spills and not found.ok and all(run_id in p.detail and p.repairable for p in spills)
     assert found.checked["spills"] == len(spills)
     repaired = fsck(store, repair=True)
@@ -230,7 +236,11 @@ def test_metric_points_a_process_could_not_write_before_exit_are_imported_by_fsc
     assert history["step"].tolist() == list(range(31000)), "every logged point is in the store"
     assert history["value"].tolist() == [float(s) for s in range(31000)]
     assert view.summary["loss"]["count"] == 31000 and view.summary["loss"]["last"] == 30999.0
-    assert not list((store / "spool").glob("*.batch")), "imported spill files are removed"
+    assert view.params == {"lr": 0.1, "opt/name": "adam"} and view.tags == {"stage": "outage"}
+    assert view.fold_stats[("acc", "test")]["n"] == 3
+    assert [n["text"] for n in view.notes] == ["logged while the disk was full"]
+    assert view.status == "finished", "the run's end, spilled last, is written last"
+    assert not list((store / "spool").iterdir()), "imported spill files are removed"
     again = fsck(store, repair=True)
     assert again.ok and again.checked["spills"] == 0
     assert integrity(store / "labledger.db") == "ok"

@@ -20,13 +20,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from labledger.errors import LabledgerError
+from labledger.errors import LabledgerError, RunNotFoundError
 
 if TYPE_CHECKING:
     from labledger.query.run_view import RunView
     from labledger.store.backend import Backend
 
-__all__ = ["Entry", "Journal", "journal"]
+__all__ = ["Entry", "ExperimentNotFoundError", "Journal", "journal"]
+
+
+class ExperimentNotFoundError(RunNotFoundError):
+    """The experiment has no runs (or there is no experiment by that name)."""
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__(experiment)
+        self.experiment = experiment
+        self.args = (f"experiment {experiment!r} has no runs (`labledger experiments` lists them).",)
 
 
 @dataclass
@@ -178,8 +187,6 @@ def journal(
     rows = run_rows(experiment, store=store, include_children=False, order_by="start_time")
     runs = [get_run(r["id"], store) for r in rows]
     if not runs:
-        from labledger.errors import ExperimentNotFoundError
-
         raise ExperimentNotFoundError(experiment)
     metric = metric or _metric(runs, split)
     by_id = {r.id: r for r in runs}

@@ -11,11 +11,12 @@ store on read-only media, and beside running writers):
   references (orphans), and blobs a row references but that are missing;
 - leftover temporary files: ``artifacts/.incoming-*`` and half-built copies in
   ``cache/dirs``, once older than a minute or when their writer's pid is gone;
-- metric batches a process kept in spill files while the store refused writes
-  (a full disk) and could not write before it exited (:mod:`labledger.store.spill`).
+- records (metric batches, params, notes, the run's end...) a process kept in spill files
+  while the store refused writes (a full disk) and could not write before it exited
+  (:mod:`labledger.store.spill`).
 
 ``repair=True`` removes orphaned blobs and leftover temporary files, and writes
-the spilled batches into the store (each once, in order). What it
+the spilled records into the store (each once, in order, a run's end last). What it
 cannot repair (a damaged database, changed or missing blobs, damaged rows)
 stays in the report with what to do about it.
 """
@@ -62,7 +63,7 @@ _ADVICE = {
     "missing blob": "restore the artifacts folder from a backup, or log the artifact again in a new run",
     "orphaned blob": "no run references it: `labledger fsck --repair` removes it",
     "leftover temporary file": "left by a writer that stopped: `labledger fsck --repair` removes it",
-    "unwritten metric batch": "`labledger fsck --repair` writes its points into the store",
+    "unwritten record": "`labledger fsck --repair` writes it into the store",
     "damaged spill file": "its points cannot be read back; remove the file",
 }
 
@@ -73,7 +74,7 @@ class Problem:
 
     :ivar kind: ``database``, ``damaged row``, ``damaged chunk``, ``changed blob``,
         ``missing blob``, ``orphaned blob``, ``leftover temporary file``,
-        ``unwritten metric batch`` or ``damaged spill file``.
+        ``unwritten record`` or ``damaged spill file``.
     :ivar where: the file, or the row (``table.column`` and its key).
     :ivar detail: what is wrong.
     :ivar repairable: whether ``repair=True`` fixes it; ``repaired``: whether it did.
@@ -142,8 +143,8 @@ def fsck(store: str | os.PathLike[str] | Store | None = None, *, repair: bool = 
     """Check a store's database, rows, blobs and temporary files; optionally repair what can be.
 
     :param store: store folder (default ``$LABLEDGER_STORE`` or ``./.labledger``).
-    :param repair: remove orphaned blobs and leftover temporary files; write spilled metric
-        batches into the store.
+    :param repair: remove orphaned blobs and leftover temporary files; write spilled records
+        into the store.
     :raises StoreError: there is no store there, or its database cannot be opened at all.
 
     >>> report = fsck("/tmp/ledger")          # doctest: +SKIP
@@ -340,7 +341,7 @@ def _unlink(path: Path) -> bool:
 
 
 def _check_spills(st: Store, report: FsckReport, repair: bool) -> None:
-    """Spill files of runs whose process is gone; with ``repair``, their batches go into the store."""
+    """Spill files of runs whose process is gone; with ``repair``, what they hold goes into the store."""
     from labledger.errors import RunFinishedError
     from labledger.store.liveness import crashed_ids
     from labledger.store.spill import import_spill, leftover_spills
@@ -353,8 +354,9 @@ def _check_spills(st: Store, report: FsckReport, repair: bool) -> None:
         count += 1
         if run_id in alive:
             continue  # its process is at work: it writes the batch itself once the store takes it
-        detail = f"batch {seq} of run {run_id}, spilled while the store refused writes"
-        problem = Problem("unwritten metric batch", str(path), detail, repairable=True)
+        what = f"record {seq}" if path.suffix == ".call" else f"metric batch {seq}"
+        detail = f"{what} of run {run_id}, spilled while the store refused writes"
+        problem = Problem("unwritten record", str(path), detail, repairable=True)
         report.problems.append(problem)
         if not repair:
             continue
@@ -366,5 +368,5 @@ def _check_spills(st: Store, report: FsckReport, repair: bool) -> None:
             problem.detail += f"; not written: {e}"
         else:
             problem.repaired = True
-            problem.detail += f"; {points:,} points written"
+            problem.detail += f"; {points:,} points written" if points else "; written"
     report.checked["spills"] = count

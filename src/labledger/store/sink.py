@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -121,10 +122,47 @@ def labledger_artifact_store(uri: str) -> BlobStore | None:
     return None if folder is None else BlobStore(folder / "artifacts")
 
 
+#: Event hook -> the store write that records it: ``(method, arguments)`` of ``(run, event kwargs)``.
+_STORE_CALLS: dict[str, Callable[[Run, dict[str, Any]], tuple[str, tuple[Any, ...]]]] = {
+    "labledger_params_logged": lambda run, k: ("insert_params", (run.id, k["params"])),
+    "labledger_folds_logged": lambda run, k: (
+        "insert_folds",
+        (run.id, k["key"], k["split"], k["values"], k["stats"]),
+    ),
+    "labledger_tags_set": lambda run, k: ("set_tags", (run.id, k["tags"], time.time())),
+    "labledger_note_added": lambda run, k: ("add_note", (run.id, k["text"], k["timestamp"], run.author)),
+    "labledger_artifact_logged": lambda run, k: ("insert_artifact", (run.id, k["artifact"])),
+    "labledger_dataset_logged": lambda run, k: ("insert_dataset", (run.id, k["dataset"])),
+    "labledger_lineage_recorded": lambda run, k: ("record_lineage", (run.id, k["lineage"], k["packages"])),
+    "labledger_pipeline_logged": lambda run, k: ("insert_pipeline", (run.id, k["pipeline"])),
+    "labledger_run_ended": lambda run, k: (
+        "end_run",
+        (run.id, k["status"], run.end_time or 0.0, k["error"]),
+    ),
+}
+
+
+def store_call(hook: str, run: Run, kwargs: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """The store write (method name and arguments) that records event ``hook`` of ``run``.
+
+    The one mapping from events to store writes: the hooks below make these calls, and a run
+    exiting while its store refuses writes keeps them in spill files for ``fsck --repair``.
+
+    >>> store_call("labledger_params_logged", run, {"params": {"C": 1.0}})  # doctest: +SKIP
+    ('insert_params', ('0123abcd', {'C': 1.0}))
+    """
+    return _STORE_CALLS[hook](run, kwargs)
+
+
+def _write(run: Run, hook: str, **kwargs: Any) -> None:
+    method, args = store_call(hook, run, kwargs)
+    getattr(run.store, method)(*args)
+
+
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_params_logged(run: Run, params: dict[str, Any]) -> None:
-    run.store.insert_params(run.id, params)
+    _write(run, "labledger_params_logged", params=params)
 
 
 @hookimpl(tryfirst=True)
@@ -138,48 +176,46 @@ def labledger_metrics_logged(run: Run, batch: MetricBatch) -> None:
 def labledger_folds_logged(
     run: Run, key: str, split: str, values: list[float], stats: dict[str, float | None]
 ) -> None:
-    run.store.insert_folds(run.id, key, split, values, stats)
+    _write(run, "labledger_folds_logged", key=key, split=split, values=values, stats=stats)
 
 
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_tags_set(run: Run, tags: dict[str, str]) -> None:
-    import time
-
-    run.store.set_tags(run.id, tags, time.time())
+    _write(run, "labledger_tags_set", tags=tags)
 
 
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_note_added(run: Run, text: str, timestamp: float) -> None:
-    run.store.add_note(run.id, text, timestamp, run.author)
+    _write(run, "labledger_note_added", text=text, timestamp=timestamp)
 
 
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_artifact_logged(run: Run, artifact: ArtifactRecord) -> None:
-    run.store.insert_artifact(run.id, artifact)
+    _write(run, "labledger_artifact_logged", artifact=artifact)
 
 
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_dataset_logged(run: Run, dataset: DatasetRecord) -> None:
-    run.store.insert_dataset(run.id, dataset)
+    _write(run, "labledger_dataset_logged", dataset=dataset)
 
 
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_lineage_recorded(run: Run, lineage: dict[str, Any], packages: dict[str, str] | None) -> None:
-    run.store.record_lineage(run.id, lineage, packages)
+    _write(run, "labledger_lineage_recorded", lineage=lineage, packages=packages)
 
 
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_pipeline_logged(run: Run, pipeline: PipelineRecord) -> None:
-    run.store.insert_pipeline(run.id, pipeline)
+    _write(run, "labledger_pipeline_logged", pipeline=pipeline)
 
 
 @hookimpl(tryfirst=True)
 @_reporting_store_errors
 def labledger_run_ended(run: Run, status: str, error: str | None) -> None:
-    run.store.end_run(run.id, status, run.end_time or 0.0, error)
+    _write(run, "labledger_run_ended", status=status, error=error)

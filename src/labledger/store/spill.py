@@ -12,6 +12,11 @@ keeps its sequence number (``labledger fsck --repair`` does both).
 A file holds, per metric key: the key's UTF-8 length (u32, little-endian), the
 key, the chunk's length (u32) and the chunk in the store's series encoding.
 
+The other records a process could not write before it exited (params, tags, notes, folds,
+datasets, pipelines, lineage, artifact records, the run's end) are kept as the store writes
+that record them (:func:`labledger.store.sink.store_call`), one per file named
+``<run id>-t<place in the run's outbox>-<pid>.call``, in the server's wire encoding.
+
 >>> path = write_spill([Path("/tmp/spool")], "0123abcd", 7, {"loss": Series([0], [None], [0.0], [1.5])})
 >>> read_spill(path)["loss"].values
 [1.5]
@@ -25,17 +30,24 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labledger.records import MetricBatch, Series
 
 if TYPE_CHECKING:
     from labledger.store.backend import Backend
 
-__all__ = ["import_spill", "leftover_spills", "read_spill", "spill_folders", "write_spill"]
+__all__ = [
+    "import_spill",
+    "leftover_spills",
+    "read_spill",
+    "spill_folders",
+    "write_call_spill",
+    "write_spill",
+]
 
 _U32 = struct.Struct("<I")
-_NAME = re.compile(r"^(?P<run>.+)-(?P<seq>\d+)-(?P<pid>\d+)\.batch$")
+_NAME = re.compile(r"^(?P<run>.+)-(?P<t>t?)(?P<seq>\d+)-(?P<pid>\d+)\.(?P<kind>batch|call)$")
 
 
 def spill_folders(store_folder: Path) -> list[Path]:
@@ -43,18 +55,9 @@ def spill_folders(store_folder: Path) -> list[Path]:
     return [store_folder / "spool", Path(tempfile.gettempdir()) / "labledger-spool"]
 
 
-def write_spill(folders: list[Path], run_id: str, seq: int, series: dict[str, Series]) -> Path | None:
-    """Write batch ``seq`` of run ``run_id`` to the first folder that takes it; ``None`` if none does."""
-    from labledger.store.codec import encode_chunk
-
-    parts = []
-    for key, s in series.items():
-        k = key.encode("utf-8")
-        chunk = encode_chunk(s.steps, s.epochs, s.timestamps, s.values)
-        parts += [_U32.pack(len(k)), k, _U32.pack(len(chunk)), chunk]
-    data = b"".join(parts)
+def _write(folders: list[Path], name: str, data: bytes) -> Path | None:
     for folder in folders:
-        path = folder / f"{run_id}-{seq}-{os.getpid()}.batch"
+        path = folder / name
         part = path.with_name(path.name + ".part")  # a file cut short never takes a spill file's name
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +69,27 @@ def write_spill(folders: list[Path], run_id: str, seq: int, series: dict[str, Se
             continue
         return path
     return None
+
+
+def write_spill(folders: list[Path], run_id: str, seq: int, series: dict[str, Series]) -> Path | None:
+    """Write batch ``seq`` of run ``run_id`` to the first folder that takes it; ``None`` if none does."""
+    from labledger.store.codec import encode_chunk
+
+    parts = []
+    for key, s in series.items():
+        k = key.encode("utf-8")
+        chunk = encode_chunk(s.steps, s.epochs, s.timestamps, s.values)
+        parts += [_U32.pack(len(k)), k, _U32.pack(len(chunk)), chunk]
+    return _write(folders, f"{run_id}-{seq}-{os.getpid()}.batch", b"".join(parts))
+
+
+def write_call_spill(
+    folders: list[Path], run_id: str, ticket: int, method: str, args: tuple[Any, ...]
+) -> Path | None:
+    """Keep the store write ``method(*args)`` of run ``run_id`` (its ``ticket``-th record) in a file."""
+    from labledger.store.remote.wire import dumps_args
+
+    return _write(folders, f"{run_id}-t{ticket}-{os.getpid()}.call", dumps_args([method, *args]))
 
 
 def read_spill(path: Path) -> dict[str, Series]:
@@ -95,7 +119,8 @@ def read_spill(path: Path) -> dict[str, Series]:
 
 
 def leftover_spills(store_folder: Path, run_ids: set[str]) -> Iterator[tuple[Path, str, int]]:
-    """``(path, run id, batch seq)`` of the spill files of runs in ``run_ids``, in batch order.
+    """``(path, run id, batch seq or record place)`` of the spill files of runs in ``run_ids``, in
+    the order they go into the store: each run's metric batches and records, its end last.
 
     Files of other stores' runs (the temporary folder is shared) are skipped.
     """
@@ -107,20 +132,51 @@ def leftover_spills(store_folder: Path, run_ids: set[str]) -> Iterator[tuple[Pat
             continue
         for entry in entries:
             m = _NAME.match(entry.name)
-            if m and m["run"] in run_ids and entry.is_file(follow_symlinks=False):
-                found.append((Path(entry.path), m["run"], int(m["seq"])))
-    yield from sorted(found, key=lambda f: (f[1], f[2], f[0].name))
+            ours = m is not None and m["run"] in run_ids and bool(m["t"]) == (m["kind"] == "call")
+            if m is not None and ours and entry.is_file(follow_symlinks=False):
+                found.append((Path(entry.path), m["run"], int(m["seq"]), m["kind"]))
+    found.sort(key=lambda f: (f[1], f[3] == "call", f[2], f[0].name))
+    for path, run, seq, _kind in found:
+        yield path, run, seq
 
 
 def import_spill(store: Backend, path: Path, run_id: str, seq: int) -> int:
-    """Write a spill file's batch into ``store`` and remove the file; returns its points.
+    """Write a spill file's batch or record into ``store`` and remove the file; returns the metric
+    points written (0 for a record).
 
-    A batch the store already holds (under its run and sequence number) is not stored twice.
+    Every store write is idempotent: what the store already holds is not stored twice. A run's
+    end is written after its other records (:func:`leftover_spills` gives that order).
 
     :raises ValueError: the file is damaged (it is kept).
     :raises labledger.errors.RunFinishedError: the run has ended meanwhile (the file is kept).
     """
+    if path.suffix == ".call":
+        method, args = _read_call(path)
+        getattr(store, method)(*args)
+        path.unlink(missing_ok=True)
+        return 0
     batch = MetricBatch(run_id, seq, read_spill(path))
     store.write_metrics(batch)
     path.unlink(missing_ok=True)
     return len(batch)
+
+
+#: The store writes a record spill file may hold (see :func:`labledger.store.sink.store_call`).
+_CALLS = frozenset(
+    {
+        "insert_params", "insert_folds", "set_tags", "add_note", "insert_artifact", "insert_dataset",
+        "record_lineage", "insert_pipeline", "end_run",
+    }
+)  # fmt: skip
+
+
+def _read_call(path: Path) -> tuple[str, list[Any]]:
+    from labledger.store.remote.wire import WireFormatError, loads_args
+
+    try:
+        method, *args = loads_args(path.read_bytes())
+    except (WireFormatError, ValueError, TypeError) as e:
+        raise ValueError(f"spill file {path} is damaged ({e})") from e
+    if method not in _CALLS:
+        raise ValueError(f"spill file {path} holds no store write ({method!r})")
+    return method, args

@@ -230,10 +230,24 @@ class Outbox:
             in_memory -= event.points
 
     def spill_all(self) -> None:
-        """Put every metric batch still held in memory into a spill file (the process is exiting)."""
+        """Put every record still held in memory into a spill file (the process is exiting): metric
+        batches as such, other records as the store writes that record them."""
+        from labledger.store.sink import store_call
+        from labledger.store.spill import write_call_spill
+
+        folders = spill_folders(self.run.store.path)
         for event in list(self.events):
-            if event.in_memory() and event.points and not self._spill(event):
+            if event.spilled is not None:
+                continue
+            if event.hook == METRICS_HOOK:
+                if event.points and not self._spill(event):
+                    return
+                continue
+            method, args = store_call(event.hook, self.run, event.kwargs)
+            path = write_call_spill(folders, self.run.id, event.ticket, method, args)
+            if path is None:
                 return
+            event.spilled = path
 
     def _spill(self, event: Event) -> bool:
         series = event.arguments(self.run)["batch"].series
@@ -254,7 +268,7 @@ def report_unwritten(run: Run, outbox: Outbox) -> None:
         outbox.spill_all()
     spilled = [str(e.spilled) for e in outbox.events if e.spilled is not None]
     where = (
-        f"; the metric points are kept in spill files: {', '.join(spilled[:3])}"
+        f"; {len(spilled)} of them are kept in spill files: {', '.join(spilled[:3])}"
         f"{' …' if len(spilled) > 3 else ''}{_IMPORT_HINT if hasattr(run.store, 'db_path') else ''}"
         if spilled
         else ""

@@ -92,7 +92,7 @@ class Run(MetricsMixin, DeliveryMixin, AssetsMixin, LineageMixin, PredictionsMix
         self.error: str | None = None
         from labledger.lineage.capture import os_user, redact_argv, script_path
 
-        self.author = os_user()
+        self.author: str | None = os_user()
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.source = {
