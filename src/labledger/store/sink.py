@@ -75,11 +75,16 @@ def _reporting_store_errors(hook: _Hook) -> _Hook:
     return wrapper  # type: ignore[return-value]
 
 
-def _warn_once(run: Run, e: StoreError) -> None:
+def _first(seen: set[str], key: str) -> bool:
+    """Whether ``key`` is new to ``seen`` (which then holds it)."""
     with _failed_lock:
-        first = e.path not in _failed
-        _failed.add(e.path)
-    if not first:
+        new = key not in seen
+        seen.add(key)
+    return new
+
+
+def _warn_once(run: Run, e: StoreError) -> None:
+    if not _first(_failed, e.path):
         return
     message = (
         f"{e}. Training goes on: what run {run.id} logs is kept and written once the store "
@@ -91,10 +96,7 @@ def _warn_once(run: Run, e: StoreError) -> None:
 
 
 def _warn_ended(run: Run, e: RunFinishedError) -> None:
-    with _failed_lock:
-        first = run.id not in _ended
-        _ended.add(run.id)
-    if not first:
+    if not _first(_ended, run.id):
         return
     message = (
         f"{e} The store {run.store.location} holds it as ended (by another process, or by hand) "
