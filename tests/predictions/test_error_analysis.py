@@ -22,7 +22,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 import labledger as ll
 from labledger.analysis.paired_predictions import TestSetMismatchError
 from labledger.cli import main
-from labledger.predictions.analysis import paired
+from labledger.predictions.analysis import paired, paired_verdicts
 
 REGIONS = np.array(["north", "south", "east", "west"])
 
@@ -134,3 +134,18 @@ def test_the_errors_command_and_compare_on_the_same_examples():
     assert "paired on the same examples" in compared.output and "McNemar" in compared.output
     missing = runner.invoke(main, ["errors", a.id, "--split", "val"])
     assert missing.exit_code == 1 and "no predictions for split 'val'" in missing.output
+
+
+def test_paired_verdicts_name_each_pair_by_the_labels_given():
+    runs, _, _ = _two_runs()
+    X_tr, X_te, y_tr, y_te, _ = _cancer(seed=5)
+    model = LogisticRegression(max_iter=5000).fit(X_tr, y_tr)
+    with ll.start_run("cancer", name="other-split") as other:
+        other.log_predictions(y_te, model.predict(X_te), ids=X_te.index.to_numpy())
+    refs = [runs["logreg"][0].id, runs["tree"][0].id, other.id]
+    plain = paired_verdicts(refs)
+    named = paired_verdicts(refs, labels=["X", "Y", "Z"])
+    assert [line.split(": ", 1)[0] for line in plain] == [line.split(": ", 1)[0] for line in named]
+    assert "Y fixes" in named[0] and "X gets wrong" in named[0] and "B fixes" in plain[0]
+    assert "only in X" in named[1] and "only in Z" in named[1] and "only in A" in plain[1]
+    assert "only in Y" in named[2] and "only in Z" in named[2]

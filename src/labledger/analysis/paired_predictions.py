@@ -65,17 +65,22 @@ class TestSetMismatchError(LabledgerError, ValueError):
     ) -> None:
         self.only_a, self.only_b = only_a, only_b
         self.duplicates_a, self.duplicates_b = duplicates_a or [], duplicates_b or []
+        super().__init__(self.describe())
+
+    def describe(self, names: tuple[str, str] = ("A", "B")) -> str:
+        """The refusal, the two sets named ``names`` (the message is ``describe()``)."""
+        a, b = names
         problems = [
             f"{len(ids)} id{'s' * (len(ids) != 1)} {where} (e.g. {', '.join(map(repr, ids[:3]))})"
             for ids, where in (
-                (self.duplicates_a, "repeated in A"),
-                (self.duplicates_b, "repeated in B"),
-                (only_a, "only in A"),
-                (only_b, "only in B"),
+                (self.duplicates_a, f"repeated in {a}"),
+                (self.duplicates_b, f"repeated in {b}"),
+                (self.only_a, f"only in {a}"),
+                (self.only_b, f"only in {b}"),
             )
             if ids
         ]
-        super().__init__(
+        return (
             f"the two sets of predictions are not on the same examples: {'; '.join(problems)}. "
             "Compare runs evaluated on the same test set, each example once: log both runs' "
             "predictions with the same ids, or restrict both to the ids they share first."
@@ -104,20 +109,21 @@ class McNemarResult:
         """The number of examples."""
         return self.n01 + self.n10 + self.n_both_right + self.n_both_wrong
 
-    def describe(self, alpha: float = 0.05) -> str:
-        """One sentence: what B fixes and breaks, the test and its verdict.
+    def describe(self, alpha: float = 0.05, names: tuple[str, str] = ("A", "B")) -> str:
+        """One sentence: what B fixes and breaks, the test and its verdict (A and B named ``names``).
 
         >>> print(McNemarResult(3, 12, 80, 5, 3.0, 0.035, True).describe())  # doctest: +NORMALIZE_WHITESPACE
         B fixes 12 examples A gets wrong and breaks 3 A gets right (net +9 of 100);
         McNemar's exact binomial test p=0.035: B is more accurate than A at α=0.05
         """
+        a, b = names
         test = "exact binomial" if self.exact else "chi-square (continuity-corrected)"
         if self.p_value > alpha:
             verdict = f"no significant difference at α={alpha:g}"
         else:
-            verdict = f"B is {'more' if self.n10 > self.n01 else 'less'} accurate than A at α={alpha:g}"
+            verdict = f"{b} is {'more' if self.n10 > self.n01 else 'less'} accurate than {a} at α={alpha:g}"
         return (
-            f"B fixes {self.n10} examples A gets wrong and breaks {self.n01} A gets right "
+            f"{b} fixes {self.n10} examples {a} gets wrong and breaks {self.n01} {a} gets right "
             f"(net {self.n10 - self.n01:+d} of {self.n}); McNemar's {test} test "
             f"p={self.p_value:.3g}: {verdict}"
         )
@@ -140,21 +146,22 @@ class PairedLossResult:
     wilcoxon_p: float
     alpha: float = 0.05
 
-    def describe(self) -> str:
-        """One sentence with the difference, its interval and both p-values.
+    def describe(self, names: tuple[str, str] = ("A", "B")) -> str:
+        """One sentence with the difference, its interval and both p-values (A and B named ``names``).
 
         >>> result = PairedLossResult(500, 0.02, 0.01, 0.03, 3.9, 1e-4, 2e-4)
         >>> print(result.describe())  # doctest: +NORMALIZE_WHITESPACE
         mean loss A − B = 0.02 (95% CI 0.01 to 0.03) over 500 examples; paired t-test p=0.0001,
         Wilcoxon signed-rank p=0.0002: B has the lower loss
         """
+        a, b = names
         level = f"{100 * (1 - self.alpha):g}%"
         if self.p_value > self.alpha:
             verdict = "no significant difference"
         else:
-            verdict = f"{'B' if self.mean_difference > 0 else 'A'} has the lower loss"
+            verdict = f"{b if self.mean_difference > 0 else a} has the lower loss"
         return (
-            f"mean loss A − B = {self.mean_difference:.4g} ({level} CI {self.ci_low:.4g} to "
+            f"mean loss {a} − {b} = {self.mean_difference:.4g} ({level} CI {self.ci_low:.4g} to "
             f"{self.ci_high:.4g}) over {self.n} examples; paired t-test p={self.p_value:.3g}, "
             f"Wilcoxon signed-rank p={self.wilcoxon_p:.3g}: {verdict}"
         )

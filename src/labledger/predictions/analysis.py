@@ -190,10 +190,15 @@ def paired(
 
 
 def paired_verdicts(
-    refs: Sequence[str], *, split: str = "test", store: str | os.PathLike[str] | Backend | None = None
+    refs: Sequence[str],
+    *,
+    split: str = "test",
+    store: str | os.PathLike[str] | Backend | None = None,
+    labels: Sequence[str] | None = None,
 ) -> list[str]:
     """McNemar's test (or a paired loss test) for each pair of runs with predictions on the
     same examples; pairs without predictions are skipped, pairs on other examples say so.
+    Each line's sentence calls a pair's runs A and B, or by their ``labels`` (one per ref).
 
     >>> paired_verdicts(["digits/svc", "digits/logreg"])  # doctest: +SKIP
     ['digits/svc vs digits/logreg: B fixes 3 examples A gets wrong and breaks 9 ...']
@@ -204,14 +209,17 @@ def paired_verdicts(
     from labledger.predictions.read import NoPredictionsError
 
     lines = []
-    for a, b in list(combinations(refs, 2))[:10]:
+    for (i, a), (j, b) in list(combinations(enumerate(refs), 2))[:10]:
+        pair = (labels[i], labels[j]) if labels is not None else ("A", "B")
         try:
             report = paired(a, b, split=split, store=store)
         except NoPredictionsError:
             continue
         except TestSetMismatchError as e:
-            lines.append(f"{a} vs {b}: no paired test — {e}")
+            lines.append(f"{a} vs {b}: no paired test — {e.describe(pair)}")
             continue
-        test = report.mcnemar if report.mcnemar is not None else report.loss_test
-        lines.append(f"{a} vs {b}: {test.describe()}")
+        if report.mcnemar is not None:
+            lines.append(f"{a} vs {b}: {report.mcnemar.describe(names=pair)}")
+        elif report.loss_test is not None:
+            lines.append(f"{a} vs {b}: {report.loss_test.describe(names=pair)}")
     return lines

@@ -11,7 +11,6 @@ points for the parallel-coordinates and scatter charts.
 from __future__ import annotations
 
 import json
-import re
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +30,6 @@ MAX_DIMENSIONS = 8
 #: What the paired section says when the stored predictions cannot be read.
 PAIRED_MISSING = "The paired tests read stored Parquet tables: pip install 'labledger[parquet]' (pyarrow)."
 
-_PAIR_SIDE = re.compile(r"\b[AB]\b")  # a paired test's own wording: A is a pair's first run, B its second
-_MISMATCH_SIDE = re.compile(r"\b(repeated in|only in) ([AB])\b")
 _NOT_TESTED = "no paired test — "
 
 
@@ -96,8 +93,8 @@ def _has_predictions(view: RunView) -> bool:
 
 
 def _pair(line: str, views: list[RunView], labels: list[str]) -> dict[str, Any] | None:
-    """One line of :func:`~labledger.predictions.analysis.paired_verdicts`, its A and B named
-    by the page's labels (the same as the line when the pair is the page's A and B)."""
+    """One line of :func:`~labledger.predictions.analysis.paired_verdicts` (its runs named by the
+    page's labels), with the two runs it is about."""
     found = [
         (i, j)
         for (i, a), (j, b) in combinations(enumerate(views), 2)
@@ -106,14 +103,9 @@ def _pair(line: str, views: list[RunView], labels: list[str]) -> dict[str, Any] 
     if not found:
         return None
     i, j = found[0]
-    text = line[len(f"{views[i].id} vs {views[j].id}: ") :]
-    names = {"A": labels[i], "B": labels[j]}
-    tested = not text.startswith(_NOT_TESTED)
-    if tested:
-        verdict = _PAIR_SIDE.sub(lambda m: names[m.group()], text)
-    else:  # the refusal names the examples, which may be any text: rename only its sides
-        verdict = _MISMATCH_SIDE.sub(lambda m: f"{m.group(1)} {names[m.group(2)]}", text)
+    verdict = line[len(f"{views[i].id} vs {views[j].id}: ") :]
     side = [{"label": labels[k], "id": views[k].id, "name": views[k].name} for k in (i, j)]
+    tested = not verdict.startswith(_NOT_TESTED)
     return {"a": side[0], "b": side[1], "tested": tested, "verdict": verdict, "line": line}
 
 
@@ -125,8 +117,8 @@ def paired_on_examples(
     loss test for regression), one entry per pair of runs with predictions.
 
     ``{"pairs": [{"a", "b", "tested", "verdict", "line"}], "problem"}``: ``a`` and ``b`` are
-    ``{"label", "id", "name"}``; ``line`` is the library's line, ``verdict`` its text with A
-    and B written as the page's labels; ``tested`` is false for runs scored on other examples.
+    ``{"label", "id", "name"}``; ``line`` is the library's line, ``verdict`` its sentence, the
+    runs named by the page's labels; ``tested`` is false for runs scored on other examples.
 
     >>> paired_on_examples(store, views, ["A", "B"])["pairs"][0]["verdict"]  # doctest: +SKIP
     "B fixes 3 examples A gets wrong and breaks 9 A gets right (net -6 of 171); McNemar's ..."
@@ -136,7 +128,7 @@ def paired_on_examples(
     if sum(map(_has_predictions, views)) < 2:
         return {"pairs": [], "problem": None}
     try:
-        lines = paired_verdicts([v.id for v in views], split=split, store=st)
+        lines = paired_verdicts([v.id for v in views], split=split, store=st, labels=labels)
     except ImportError:
         return {"pairs": [], "problem": PAIRED_MISSING}
     except LabledgerError as e:  # e.g. a classification run beside a regression run
