@@ -179,8 +179,9 @@ def test_no_section_without_predictions_on_the_same_examples(client: TestClient,
     assert _section(_compare(client, ids["logreg"], plain.id)) is None
     api = client.get("/api/compare", params={"runs": f"{ids['logreg']},{plain.id}"}).json()
     assert api["paired_on_examples"] == {"pairs": [], "problem": None}
-    # predictions on other examples: refused by the library, no section on the page
-    assert _section(_compare(client, ids["logreg"], ids["nb-shifted"])) is None
+    # predictions on other examples: refused by the library, and the page says why, as the CLI does
+    part = _section(_compare(client, ids["logreg"], ids["nb-shifted"]))
+    assert part is not None and "no paired test" in part and "only in" in part
     (refused,) = client.get("/api/compare", params={"runs": f"{ids['logreg']},{ids['nb-shifted']}"}).json()[
         "paired_on_examples"
     ]["pairs"]
