@@ -55,6 +55,15 @@ def _two_runs():
     return runs, y_te.to_numpy(), features
 
 
+def _other_split_run():
+    """A logistic regression scored on another test split than _two_runs' models."""
+    X_tr, X_te, y_tr, y_te, _ = _cancer(seed=5)
+    model = LogisticRegression(max_iter=5000).fit(X_tr, y_tr)
+    with ll.start_run("cancer", name="other-split") as other:
+        other.log_predictions(y_te, model.predict(X_te), ids=X_te.index.to_numpy())
+    return other
+
+
 def test_per_slice_metrics_equal_pandas_and_ll_errors_is_callable():
     runs, truth, features = _two_runs()
     run, pred = runs["tree"]
@@ -107,10 +116,7 @@ def test_paired_runs_use_mcnemar_and_count_the_flips():
 
 def test_predictions_on_other_examples_are_refused_loudly():
     runs, _, _ = _two_runs()
-    X_tr, X_te, y_tr, y_te, _ = _cancer(seed=5)
-    model = LogisticRegression(max_iter=5000).fit(X_tr, y_tr)
-    with ll.start_run("cancer", name="other-split") as other:
-        other.log_predictions(y_te, model.predict(X_te), ids=X_te.index.to_numpy())
+    other = _other_split_run()
     with pytest.raises(TestSetMismatchError, match="only in"):
         paired(runs["logreg"][0].id, other.id)
     result = CliRunner().invoke(main, ["errors", runs["logreg"][0].id, other.id])
@@ -138,10 +144,7 @@ def test_the_errors_command_and_compare_on_the_same_examples():
 
 def test_paired_verdicts_name_each_pair_by_the_labels_given():
     runs, _, _ = _two_runs()
-    X_tr, X_te, y_tr, y_te, _ = _cancer(seed=5)
-    model = LogisticRegression(max_iter=5000).fit(X_tr, y_tr)
-    with ll.start_run("cancer", name="other-split") as other:
-        other.log_predictions(y_te, model.predict(X_te), ids=X_te.index.to_numpy())
+    other = _other_split_run()
     refs = [runs["logreg"][0].id, runs["tree"][0].id, other.id]
     plain = paired_verdicts(refs)
     named = paired_verdicts(refs, labels=["X", "Y", "Z"])

@@ -143,10 +143,9 @@ def _slices(p: Predictions) -> dict[str, Any]:
     return {"metric": metric, "level": level, "count": len(rows), "rows": rows[:MAX_SLICES]}
 
 
-def _hardest(p: Predictions) -> dict[str, Any]:
+def _hardest(p: Predictions, proba: pd.DataFrame | None) -> dict[str, Any]:
     from labledger.analysis.slices import hardest_examples
 
-    proba = _proba(p)
     frame = hardest_examples(p.y_true, p.y_pred, p.ids, proba=proba, k=TOP_EXAMPLES, task=p.task)
     loss = "regression" if p.task == "regression" else ("proba" if proba is not None else "labels")
     rows = [
@@ -187,7 +186,7 @@ def _layout(p: Predictions, name: str, split: str) -> dict[str, Any]:
     }
     out |= _classification(summary) if p.task == "classification" else _regression(summary)
     out["slices"] = _slices(p)
-    out["hardest"] = _hardest(p)
+    out["hardest"] = _hardest(p, proba)
     return out
 
 
